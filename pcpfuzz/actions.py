@@ -1,0 +1,88 @@
+"""The actions a driver applies to ``System``: the one narrow door into the model."""
+
+import attrs
+
+
+@attrs.frozen
+class Start:
+    """Start operation ``op`` with ``args`` on an idle ``cpu``; runs its first atomic step."""
+
+    cpu: int
+    op: str
+    args: tuple[int, ...] = ()
+
+    def __str__(self) -> str:
+        return f"CPU{self.cpu} start {self.op}({', '.join(map(str, self.args))})"
+
+
+@attrs.frozen
+class Step:
+    """Run the next atomic step of the task on ``cpu``."""
+
+    cpu: int
+
+    def __str__(self) -> str:
+        return f"CPU{self.cpu} step"
+
+
+@attrs.frozen
+class Run:
+    """Run the task on ``cpu`` (and its own drain work while it sleeps) until it ends or blocks."""
+
+    cpu: int
+
+    def __str__(self) -> str:
+        return f"CPU{self.cpu} run"
+
+
+@attrs.frozen
+class RunWork:
+    """Run ``cpu``'s pending ``pcpu_drain`` work item (``drain_local_pages_wq``)."""
+
+    cpu: int
+
+    def __str__(self) -> str:
+        return f"CPU{self.cpu} drain work"
+
+
+@attrs.frozen
+class Signal:
+    """Deliver a signal to the task on ``cpu`` (offline checks ``signal_pending``)."""
+
+    cpu: int
+
+    def __str__(self) -> str:
+        return f"CPU{self.cpu} signal"
+
+
+@attrs.frozen
+class CpuDown:
+    """Take ``cpu`` offline; a surviving CPU runs ``page_alloc_cpu_dead`` (spec §7.4)."""
+
+    cpu: int
+
+    def __str__(self) -> str:
+        return f"CPU{self.cpu} down"
+
+
+@attrs.frozen
+class CpuUp:
+    """Bring ``cpu`` back online."""
+
+    cpu: int
+
+    def __str__(self) -> str:
+        return f"CPU{self.cpu} up"
+
+
+Action = Start | Step | Run | RunWork | Signal | CpuDown | CpuUp
+ACTION_TYPES: dict[str, type] = {
+    "start": Start,
+    "step": Step,
+    "run": Run,
+    "work": RunWork,
+    "signal": Signal,
+    "cpu_down": CpuDown,
+    "cpu_up": CpuUp,
+}
+ACTION_KIND: dict[type, str] = {cls: kind for kind, cls in ACTION_TYPES.items()}

@@ -1,0 +1,1 @@
+"""The model of the kernel's mm/ code: one module per kernel area, kernel names throughout."""

@@ -1,0 +1,74 @@
+"""``alloc_contig_range`` (spec §12) and the v5.11 hwpoison user of ``zone_pcp_disable``
+(spec §13)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pcpfuzz.constants import EBUSY, MT
+from pcpfuzz.mm.buddy import __isolate_free_page
+from pcpfuzz.mm.drain import drain_all_pages
+from pcpfuzz.mm.isolation import (
+    start_isolate_page_range,
+    test_pages_isolated,
+    undo_isolate_page_range,
+)
+from pcpfuzz.mm.migrate import do_migrate_range, scan_movable_pages
+from pcpfuzz.mm.pageset import zone_pcp_disable, zone_pcp_enable
+from pcpfuzz.state import Task, TaskGen
+
+if TYPE_CHECKING:
+    from pcpfuzz.system import System
+
+MIGRATE_RETRIES = 5
+
+
+def isolate_freepages_range(s: System, t: Task, start: int, end: int) -> None:
+    """``isolate_freepages_range``: under zone->lock take every free block in range out of the
+    buddy and split it into order-0 pages for the caller."""
+    pfn = start
+    while pfn < end:
+        order = s.buddy_order[pfn]
+        __isolate_free_page(s, pfn, order)
+        for page in range(pfn, pfn + (1 << order)):
+            s.allocate(page, 0, False, None, t)
+        pfn += 1 << order
+
+
+def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
+    """``alloc_contig_range(start, end, MIGRATE_MOVABLE)`` on a MAX_ORDER-aligned range: isolate
+    (after patch 6, one non-forced drain), migrate, test, take the pages, unisolate."""
+    ret = yield from start_isolate_page_range(s, t, start, end, MT.MOVABLE)
+    if ret:
+        s.note("alloc_contig_range failed: isolation")
+        return EBUSY
+    s.isolation_begin(t, start, end, "contig")
+    if s.profile.isolate_user_drain:
+        yield None
+        yield from drain_all_pages(s, t)
+    for _ in range(MIGRATE_RETRIES):
+        yield None
+        pfn = scan_movable_pages(s, start, end)
+        if pfn is None:
+            break
+        yield from do_migrate_range(s, t, pfn, end)
+    yield None
+    ret = yield from test_pages_isolated(s, t, start, end)
+    if ret:
+        s.note("alloc_contig_range failed: busy page")
+    else:
+        isolate_freepages_range(s, t, start, end)
+        s.note("alloc_contig_range succeeded")
+    s.isolation_end(t)
+    yield None
+    yield from undo_isolate_page_range(s, t, start, end, MT.MOVABLE)
+    return ret
+
+
+def get_hwpoison_page(s: System, t: Task) -> TaskGen:
+    """``get_hwpoison_page`` as a user of ``zone_pcp_disable`` (v5.11 tree, spec §13); the
+    refcount work between disable and enable is one step that changes nothing."""
+    yield from zone_pcp_disable(s, t)
+    yield None
+    yield from zone_pcp_enable(s, t)
+    return 0

@@ -1,0 +1,181 @@
+"""Memory offline and online, mm/memory_hotplug.c (spec §10), per profile."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pcpfuzz.constants import EINTR, MT
+from pcpfuzz.mm.buddy import del_page_from_free_list, free_one_page, set_pageblock_migratetype
+from pcpfuzz.mm.drain import drain_all_pages
+from pcpfuzz.mm.isolation import (
+    start_isolate_page_range,
+    test_pages_isolated,
+    undo_isolate_page_range,
+)
+from pcpfuzz.mm.locking import mutex_lock, mutex_unlock
+from pcpfuzz.mm.migrate import do_migrate_range, scan_movable_pages
+from pcpfuzz.mm.pageset import (
+    setup_zone_pageset,
+    zone_pcp_disable,
+    zone_pcp_enable,
+    zone_pcp_reset,
+    zone_pcp_update,
+)
+from pcpfuzz.state import Task, TaskGen
+
+if TYPE_CHECKING:
+    from pcpfuzz.system import System
+
+
+def mem_hotplug_begin(s: System, t: Task) -> TaskGen:
+    """``lock_device_hotplug_sysfs`` + ``mem_hotplug_begin`` (which also holds
+    ``cpus_read_lock``, so no CPU hotplug runs until ``mem_hotplug_done``)."""
+    yield from mutex_lock(s, t, s.device_hotplug_lock)
+    yield from mutex_lock(s, t, s.mem_hotplug_lock)
+    return None
+
+
+def mem_hotplug_done(s: System, t: Task) -> None:
+    """``mem_hotplug_done`` + ``unlock_device_hotplug``."""
+    mutex_unlock(s, t, s.mem_hotplug_lock)
+    mutex_unlock(s, t, s.device_hotplug_lock)
+
+
+def __offline_isolated_pages(s: System, t: Task, start: int, end: int) -> TaskGen:
+    """``__offline_isolated_pages``: sections go offline, then under zone->lock every free
+    block in range leaves its freelist with no counter change. A page that is not PageBuddy
+    here is the kernel's BUG_ON (NO-ALLOC-OFFLINED)."""
+    s.block_online[start // s.geo.block_pages] = False
+    yield None
+    pfn = start
+    while pfn < end:
+        order = s.buddy_order[pfn]
+        if order < 0:
+            s.bug("NO-ALLOC-OFFLINED", f"__offline_isolated_pages: pfn {pfn} is {s.where(pfn)}")
+            pfn += 1
+            continue
+        del_page_from_free_list(s, pfn, order)
+        pfn += 1 << order
+    s.page_present[start:end] = [False] * (end - start)
+    if s.tracing:
+        s.klog(t.cpu, f"__offline_isolated_pages(pfn {start}-{end - 1}): offline")
+    return None
+
+
+def offline_pages(s: System, t: Task, block: int) -> TaskGen:
+    """``offline_pages`` of memory block ``block`` (spec §10.1-§10.3): isolate (v5.11: inside
+    ``zone_pcp_disable``), then migrate and test until every page is free, draining on a
+    failed test in v5.10, and check ``signal_pending`` each pass."""
+    p = s.profile
+    start, end = s.geo.block_range(block)
+    nr_pages = end - start
+    yield from mem_hotplug_begin(s, t)
+    if not s.block_online[block]:
+        mem_hotplug_done(s, t)
+        return 0
+    yield None
+    if p.pcp_disable_in_offline:
+        yield from zone_pcp_disable(s, t)
+        yield None
+    ret = yield from start_isolate_page_range(s, t, start, end, MT.MOVABLE)
+    if ret:
+        s.note("offline failed: isolation")
+        if p.pcp_disable_in_offline and p.enable_on_fail:
+            yield None
+            yield from zone_pcp_enable(s, t)
+        mem_hotplug_done(s, t)
+        return ret
+    s.isolation_begin(t, start, end, "offline")
+    if p.isolate_user_drain:
+        yield None
+        yield from drain_all_pages(s, t)
+    while True:
+        ret = 0
+        while True:
+            yield None
+            t.loop_iterations += 1
+            if t.signal_pending:
+                ret = EINTR
+                break
+            pfn = scan_movable_pages(s, start, end)
+            if pfn is None:
+                break
+            yield None
+            yield from do_migrate_range(s, t, pfn, end)
+        if ret:
+            break
+        yield None
+        t.loop_iterations += 1
+        ret = yield from test_pages_isolated(s, t, start, end)
+        if not ret:
+            break
+        s.note("offline retried")
+        if p.offline_retry_drain:
+            yield None
+            yield from drain_all_pages(s, t)
+    if ret:
+        s.note("offline aborted by a signal")
+        s.isolation_end(t)
+        yield None
+        yield from undo_isolate_page_range(s, t, start, end, MT.MOVABLE)
+        if p.pcp_disable_in_offline and p.enable_on_fail:
+            yield None
+            yield from zone_pcp_enable(s, t)
+        mem_hotplug_done(s, t)
+        return ret
+    s.isolation_end(t)
+    yield from __offline_isolated_pages(s, t, start, end)
+    yield None
+    s.zone.nr_isolate_pageblock -= nr_pages // s.geo.pageblock_nr_pages
+    if p.pcp_disable_in_offline:
+        yield None
+        yield from zone_pcp_enable(s, t)
+    yield None
+    s.zone.managed_pages -= nr_pages
+    s.zone.present_pages -= nr_pages
+    if s.zone.present_pages:
+        yield from zone_pcp_update(s, t)
+    else:
+        zone_pcp_reset(s)
+    s.note("offline succeeded")
+    mem_hotplug_done(s, t)
+    return 0
+
+
+def online_pages(s: System, t: Task, block: int) -> TaskGen:
+    """``online_pages`` of memory block ``block`` (spec §10.4): v5.10 onlines the pageblocks as
+    ISOLATE and unisolates them after freeing the pages; v5.9 frees them as MOVABLE."""
+    p = s.profile
+    start, end = s.geo.block_range(block)
+    nr_pages = end - start
+    yield from mem_hotplug_begin(s, t)
+    if s.block_online[block]:
+        mem_hotplug_done(s, t)
+        return 0
+    mt = MT.ISOLATE if p.online_as_isolated else MT.MOVABLE
+    for pfn in range(start, end, s.geo.pageblock_nr_pages):
+        set_pageblock_migratetype(s, pfn, mt)
+    if p.online_as_isolated:
+        yield None
+        s.zone.nr_isolate_pageblock += nr_pages // s.geo.pageblock_nr_pages
+    if not s.zone.present_pages:
+        yield from setup_zone_pageset(s, t)
+    order = s.geo.max_order - 1
+    for pfn in range(start, end, 1 << order):
+        yield None
+        s.zone.managed_pages += 1 << order
+        s.page_present[pfn : pfn + (1 << order)] = [True] * (1 << order)
+        free_one_page(s, pfn, order, mt, to_tail=p.fpi_to_tail)
+    s.block_online[block] = True
+    yield None
+    s.zone.present_pages += nr_pages
+    if p.online_pcp_update:
+        yield from zone_pcp_update(s, t)
+    if p.online_as_isolated:
+        yield None
+        yield from undo_isolate_page_range(s, t, start, end, MT.MOVABLE)
+    if s.tracing:
+        s.klog(t.cpu, f"online_pages(pfn {start}-{end - 1}): online")
+    s.note("online succeeded")
+    mem_hotplug_done(s, t)
+    return 0

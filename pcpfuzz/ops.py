@@ -1,0 +1,170 @@
+"""The kernel operations a driver can start on a CPU, with the arguments enabled right now.
+
+Each op is a thin entry point over the ``pcpfuzz.mm`` function it names; ``args`` lists the
+argument tuples that make sense in the current state, so a driver never proposes an impossible
+one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import attrs
+
+from pcpfuzz.constants import MT, mt_name
+from pcpfuzz.mm.contig import alloc_contig_range, get_hwpoison_page
+from pcpfuzz.mm.drain import drain_all_pages, drain_local_pages
+from pcpfuzz.mm.hotplug import offline_pages, online_pages
+from pcpfuzz.mm.pageset import percpu_pagelist_fraction_sysctl_handler
+from pcpfuzz.mm.pcp import __free_pages, alloc_pages, free_unref_page_list
+from pcpfuzz.profiles import Profile
+from pcpfuzz.state import Task, TaskGen
+
+if TYPE_CHECKING:
+    from pcpfuzz.system import System
+
+ALLOC_TYPES = (MT.UNMOVABLE, MT.MOVABLE, MT.RECLAIMABLE)
+FRACTION_VALUES = (0, 7, 8, 12, 16)
+LIST_LENGTHS = (2, 3)
+
+
+@attrs.frozen
+class Op:
+    """A startable operation: its kernel entry point and the arguments enabled in a state."""
+
+    name: str
+    run: Callable[..., TaskGen]
+    args: Callable[[System], list[tuple[int, ...]]]
+    describe: Callable[[tuple[int, ...]], str]
+    available: Callable[[Profile], bool] = lambda _p: True
+
+
+def _alloc(s: System, t: Task, order: int, mt: int) -> TaskGen:
+    yield from alloc_pages(s, t, order, mt)
+    return None
+
+
+def _alloc_args(s: System) -> list[tuple[int, ...]]:
+    return [(o, int(mt)) for o in range(s.geo.max_order) for mt in ALLOC_TYPES]
+
+
+def _free(s: System, t: Task, pfn: int) -> TaskGen:
+    order = s.release(pfn)
+    yield from __free_pages(s, t, pfn, order)
+    return None
+
+
+def _free_args(s: System) -> list[tuple[int, ...]]:
+    return [(pfn,) for pfn in s.pool()]
+
+
+def _free_list(s: System, t: Task, *pfns: int) -> TaskGen:
+    for pfn in pfns:
+        s.release(pfn)
+    yield from free_unref_page_list(s, t, pfns)
+    return None
+
+
+def _free_list_args(s: System) -> list[tuple[int, ...]]:
+    pages = [pfn for pfn in s.pool() if s.allocated[pfn].order == 0]
+    return [tuple(pages[i : i + n]) for n in LIST_LENGTHS for i in range(len(pages) - n + 1)]
+
+
+def _drain_local(s: System, t: Task) -> TaskGen:
+    drain_local_pages(s, t.cpu)
+    return None
+    yield
+
+
+def _drain_all(s: System, t: Task, zone: int) -> TaskGen:
+    yield from drain_all_pages(s, t, bool(zone))
+    return None
+
+
+def _contig_args(s: System) -> list[tuple[int, ...]]:
+    align = max(s.geo.max_order_nr_pages, s.geo.pageblock_nr_pages)
+    return [(pfn,) for pfn in range(0, s.nr_pages, align) if s.pfn_online(pfn)]
+
+
+def _contig(s: System, t: Task, start: int) -> TaskGen:
+    align = max(s.geo.max_order_nr_pages, s.geo.pageblock_nr_pages)
+    return (yield from alloc_contig_range(s, t, start, start + align))
+
+
+def _hotplug_args(s: System, online: bool) -> list[tuple[int, ...]]:
+    busy = {t.args[0] for t in s.tasks() if t.op in ("offline_pages", "online_pages")}
+    return [(b,) for b in range(s.geo.nr_blocks) if s.block_online[b] == online and b not in busy]
+
+
+OPS: dict[str, Op] = {
+    op.name: op
+    for op in (
+        Op(
+            "alloc_pages",
+            _alloc,
+            _alloc_args,
+            lambda a: f"alloc_pages(order {a[0]}, {mt_name(a[1])})",
+        ),
+        Op("free_pages", _free, _free_args, lambda a: f"free_pages(pfn {a[0]})"),
+        Op(
+            "free_unref_page_list",
+            _free_list,
+            _free_list_args,
+            lambda a: f"free_unref_page_list(pfns {', '.join(map(str, a))})",
+        ),
+        Op("drain_local_pages", _drain_local, lambda s: [()], lambda a: "drain_local_pages()"),
+        Op(
+            "drain_all_pages",
+            _drain_all,
+            lambda s: [(1,), (0,)],
+            lambda a: f"drain_all_pages({'zone' if a[0] else 'NULL'})",
+        ),
+        Op(
+            "percpu_pagelist_fraction",
+            percpu_pagelist_fraction_sysctl_handler,
+            lambda s: [(v,) for v in FRACTION_VALUES],
+            lambda a: f"sysctl vm.percpu_pagelist_fraction={a[0]}",
+        ),
+        Op(
+            "alloc_contig_range",
+            _contig,
+            _contig_args,
+            lambda a: f"alloc_contig_range(pfn {a[0]})",
+        ),
+        Op(
+            "offline_pages",
+            offline_pages,
+            lambda s: _hotplug_args(s, True),
+            lambda a: f"offline_pages(block {a[0]})",
+        ),
+        Op(
+            "online_pages",
+            online_pages,
+            lambda s: _hotplug_args(s, False),
+            lambda a: f"online_pages(block {a[0]})",
+        ),
+        Op(
+            "get_hwpoison_page",
+            get_hwpoison_page,
+            lambda s: [()],
+            lambda a: "get_hwpoison_page() [zone_pcp_disable user]",
+            lambda p: p.hwpoison_user,
+        ),
+    )
+}
+
+
+class UnknownOp(KeyError):
+    """An operation name that is not in ``OPS``."""
+
+    def __str__(self) -> str:
+        return f"unknown operation {self.args[0]!r} (known: {', '.join(OPS)})"
+
+
+def get_op(name: str) -> Op:
+    """The op called ``name``; raises ``UnknownOp``."""
+    try:
+        return OPS[name]
+    except KeyError:
+        raise UnknownOp(name) from None

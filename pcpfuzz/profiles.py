@@ -1,0 +1,167 @@
+"""Profiles: kernel versions, each patch of the series and known bugs, as data (spec §0, §18).
+
+Model code asks a profile's switches, never its name. A profile is the previous rung plus a
+change, so the ladder ``v5.10`` -> ``v5.10+p1`` ... ``v5.10+p7`` -> ``v5.11`` reads as the series.
+"""
+
+import attrs
+
+
+@attrs.frozen
+class Profile:
+    """A kernel's behaviour, as switches. Each switch names where the spec describes it."""
+
+    name: str
+    description: str
+    # Drains around isolation (spec §9.5, §10).
+    isolate_drains: bool = True
+    """``set_migratetype_isolate`` ends with ``drain_all_pages(zone)`` (dropped by patch 6)."""
+    offline_retry_drain: bool = True
+    """``offline_pages`` drains when ``test_pages_isolated`` fails (Tatashin's 9683182612)."""
+    isolate_user_drain: bool = False
+    """Patch 6: ``offline_pages`` and ``alloc_contig_range`` drain once after isolating."""
+    pcp_disable_in_offline: bool = False
+    """Patch 7: ``offline_pages`` isolates between ``zone_pcp_disable`` and ``zone_pcp_enable``."""
+    forced_drain: bool = True
+    """``zone_pcp_disable`` drains every online CPU without reading counts (spec §7.3)."""
+    enable_on_fail: bool = True
+    """Offline's failure paths call ``zone_pcp_enable`` when they called ``zone_pcp_disable``."""
+    hwpoison_user: bool = False
+    """The 5.11 tree's ``get_hwpoison_page`` is a second ``zone_pcp_disable`` user (spec §13)."""
+    # pcp high/batch updates (spec §8.3-§8.5).
+    pageset_update_failsafe: bool = True
+    """``pageset_update`` writes batch:=1, high, batch (v5.10); patch 4 writes batch then high."""
+    compute_once_per_zone: bool = False
+    """Patch 2: high/batch are computed once per zone, not once per CPU."""
+    pageset_init_boot_values: bool = False
+    """Patch 3: ``pageset_init`` sets high 0 / batch 1 itself (before, batch stays 0 until set)."""
+    cached_high_batch: bool = False
+    """Patch 5: ``zone->pageset_high/batch`` with the early return when unchanged."""
+    online_pcp_update: bool = True
+    """``online_pages`` ends with ``zone_pcp_update`` (missing before de1193f0be66)."""
+    # Buddy and hotplug (spec §0.4, §3, §9.2).
+    online_as_isolated: bool = True
+    """v5.10: onlined pageblocks start ISOLATE and are unisolated after the pages are freed."""
+    fpi_to_tail: bool = True
+    """v5.10: onlining, unisolation and ``move_to_free_list`` put blocks at the freelist tail."""
+    unisolate_skip_max_order: bool = False
+    """2484be0f88dc: the re-free merge trick of unisolation skips MAX_ORDER-1 blocks."""
+    bulk_clamp: bool = True
+    """88e8ac11d2ea: ``free_pcppages_bulk`` frees at most ``pcp->count`` pages."""
+
+    @property
+    def has_pcp_disable(self) -> bool:
+        """Whether any code path of this kernel calls ``zone_pcp_disable``."""
+        return self.pcp_disable_in_offline or self.hwpoison_user
+
+    def switches(self) -> dict[str, bool]:
+        """The behaviour switches, by name."""
+        return {a.name: getattr(self, a.name) for a in attrs.fields(Profile)[2:]}
+
+
+def _rung(base: Profile, name: str, description: str, **changes: bool) -> Profile:
+    return attrs.evolve(base, name=name, description=description, **changes)
+
+
+V5_10 = Profile(
+    "v5.10",
+    "v5.10: drains inside isolation and, on a failed isolation test, in the offline retry loop",
+)
+V5_9_NOFIX = _rung(
+    V5_10,
+    "v5.9-nofix",
+    "v5.9 without 9683182612 (no retry-loop drain): a stale free can strand a page, offline loops",
+    offline_retry_drain=False,
+    online_as_isolated=False,
+    fpi_to_tail=False,
+)
+P1 = _rung(V5_10, "v5.10+p1", "p1 7115ac6ef0b2: clean up pageset high and batch update (no change)")
+P2 = _rung(
+    P1,
+    "v5.10+p2",
+    "p2 0a8b4f1d5bf4: calculate pageset high and batch once per zone",
+    compute_once_per_zone=True,
+)
+P3 = _rung(
+    P2,
+    "v5.10+p3",
+    "p3 69a8396a2647: remove setup_pageset(); pageset_init sets high 0 / batch 1",
+    pageset_init_boot_values=True,
+)
+P4 = _rung(
+    P3,
+    "v5.10+p4",
+    "p4 5c3ad2eb7104: simplify pageset_update() to WRITE_ONCE(batch), WRITE_ONCE(high)",
+    pageset_update_failsafe=False,
+)
+P5 = _rung(
+    P4,
+    "v5.10+p5",
+    "p5 952eaf815925: cache pageset high and batch in struct zone, skip unchanged updates",
+    cached_high_batch=True,
+)
+P6 = _rung(
+    P5,
+    "v5.10+p6",
+    "p6 7612921f2376: move draining pcplists from set_migratetype_isolate to isolation users",
+    isolate_drains=False,
+    isolate_user_drain=True,
+)
+P7 = _rung(
+    P6,
+    "v5.10+p7",
+    "p7 ec6e8c7e0314: disable pcplists during memory offline (zone_pcp_disable, forced drain)",
+    offline_retry_drain=False,
+    pcp_disable_in_offline=True,
+)
+V5_11 = _rung(
+    P7,
+    "v5.11",
+    "v5.11: the series plus 2484be0f88dc (isolation max order) and the hwpoison pcp-disable user",
+    unisolate_skip_max_order=True,
+    hwpoison_user=True,
+)
+V5_8_NOBULKCLAMP = _rung(
+    V5_10,
+    "v5.8-nobulkclamp",
+    "v5.10 with free_pcppages_bulk unclamped (bug fixed by 88e8ac11d2ea): endless list search",
+    bulk_clamp=False,
+)
+V5_8_ONLINE_NOPCPUPDATE = _rung(
+    V5_10,
+    "v5.8-online-nopcpupdate",
+    "v5.10 with online_pages not calling zone_pcp_update (bug fixed by de1193f0be66)",
+    online_pcp_update=False,
+)
+V5_11_UNFORCED_DISABLE = _rung(
+    V5_11,
+    "v5.11-unforced-disable",
+    "zone_pcp_disable drains only CPUs it reads a count from (spec §15.3 mutant of ec6e8c7e0314)",
+    forced_drain=False,
+)
+V5_11_NOENABLE_ONFAIL = _rung(
+    V5_11,
+    "v5.11-noenable-onfail",
+    "offline's failure paths return without zone_pcp_enable (mutant of ec6e8c7e0314)",
+    enable_on_fail=False,
+)
+
+VERSIONS = (V5_9_NOFIX, V5_10, V5_11)
+LADDER = (V5_10, P1, P2, P3, P4, P5, P6, P7, V5_11)
+ZOO = (V5_8_NOBULKCLAMP, V5_8_ONLINE_NOPCPUPDATE, V5_11_UNFORCED_DISABLE, V5_11_NOENABLE_ONFAIL)
+PROFILES: dict[str, Profile] = {p.name: p for p in (V5_9_NOFIX, *LADDER, *ZOO)}
+
+
+class UnknownProfile(KeyError):
+    """A profile name that is not in ``PROFILES``."""
+
+    def __str__(self) -> str:
+        return f"unknown profile {self.args[0]!r} (known: {', '.join(PROFILES)})"
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called ``name``; raises ``UnknownProfile`` naming the known ones."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise UnknownProfile(name) from None

@@ -1,0 +1,154 @@
+"""Model state as plain data: the zone, struct page fields, per-CPU pagesets, CPUs, locks, tasks.
+
+Nothing here runs kernel code; ``pcpfuzz.mm`` mutates these objects and ``pcpfuzz.system`` owns
+them. Field names follow the kernel's (spec §2).
+"""
+
+from collections.abc import Generator
+from typing import Any
+
+import attrs
+
+from pcpfuzz.constants import MIGRATE_PCPTYPES, MIGRATE_TYPES
+
+
+@attrs.define(slots=True)
+class PerCpuPages:
+    """``struct per_cpu_pages`` (spec §2.2). Each list holds pfns, index 0 is the list head."""
+
+    high: int = 0
+    batch: int = 1
+    count: int = 0
+    lists: list[list[int]] = attrs.Factory(lambda: [[] for _ in range(MIGRATE_PCPTYPES)])
+
+
+@attrs.define(slots=True)
+class Zone:
+    """The fields of ``struct zone`` the model needs (spec §2.3)."""
+
+    max_order: int
+    free_list: list[list[list[int]]] = attrs.field(init=False)
+    nr_free: list[int] = attrs.field(init=False)
+    nr_free_pages: int = 0
+    """``vm_stat[NR_FREE_PAGES]``, kept exact."""
+    nr_free_cma_pages: int = 0
+    managed_pages: int = 0
+    present_pages: int = 0
+    nr_isolate_pageblock: int = 0
+    pageset_high: int = 0
+    """v5.11 (patch 5) cached high; ``BOOT_PAGESET_HIGH`` until first set."""
+    pageset_batch: int = 1
+    pageset_is_boot: bool = True
+    """``zone->pageset == &boot_pageset`` (unpopulated zone)."""
+
+    def __attrs_post_init__(self) -> None:
+        self.free_list = [[[] for _ in range(MIGRATE_TYPES)] for _ in range(self.max_order)]
+        self.nr_free = [0] * self.max_order
+
+
+@attrs.define(slots=True)
+class AllocBlock:
+    """An allocated block: its order, whether it is movable (LRU), and the task holding it."""
+
+    order: int
+    movable: bool
+    holder: int | None = None
+    """``None``: in the pool that the driver frees from; else the id of the task that holds it."""
+
+
+@attrs.define(slots=True, eq=False)
+class Mutex:
+    """A sleeping lock. ``owner`` is the id of the holding task."""
+
+    name: str
+    owner: int | None = None
+
+
+class Wait:
+    """What a blocked task waits for; a task yields one to sleep."""
+
+    __slots__ = ()
+
+    def ready(self, sys: Any) -> bool:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class MutexWait(Wait):
+    """Sleeping in ``mutex_lock`` until the lock is free."""
+
+    __slots__ = ("mutex",)
+
+    def __init__(self, mutex: Mutex) -> None:
+        self.mutex = mutex
+
+    def ready(self, sys: Any) -> bool:
+        return self.mutex.owner is None
+
+    def describe(self) -> str:
+        return f"mutex_lock({self.mutex.name})"
+
+
+class WorkWait(Wait):
+    """Sleeping in ``flush_work`` until the drain work posted to ``cpus`` has run."""
+
+    __slots__ = ("cpus",)
+
+    def __init__(self, cpus: tuple[int, ...]) -> None:
+        self.cpus = cpus
+
+    def ready(self, sys: Any) -> bool:
+        return not any(sys.cpus[c].work_pending for c in self.cpus)
+
+    def describe(self) -> str:
+        return f"flush_work(pcpu_drain on CPU{','.join(map(str, self.cpus))})"
+
+
+IRQ_OFF = "irq-off"
+"""Yielded inside an IRQ-off section: other CPUs run, this CPU's drain work does not."""
+
+Yielded = Wait | str | None
+TaskGen = Generator[Yielded, None, int | None]
+
+
+@attrs.define(slots=True, eq=False)
+class Task:
+    """A kernel operation running on a CPU, as a generator that yields at atomic-step boundaries."""
+
+    tid: int
+    cpu: int
+    op: str
+    args: tuple[int, ...]
+    gen: TaskGen = attrs.field(repr=False)
+    wait: Wait | None = None
+    irq_off: bool = False
+    signal_pending: bool = False
+    hung: bool = False
+    pcp_disabled_depth: int = 0
+    loop_iterations: int = 0
+    """Offline: passes of the retry loops (scans and isolation tests), for the liveness bound."""
+
+    def runnable(self, sys: Any) -> bool:
+        return not self.hung and (self.wait is None or self.wait.ready(sys))
+
+
+@attrs.define(slots=True)
+class Cpu:
+    """A simulated CPU: online or not, the task on it, and its pending ``pcpu_drain`` work."""
+
+    online: bool = True
+    task: Task | None = None
+    work_pending: bool = False
+
+
+@attrs.frozen
+class IsolationUser:
+    """A range held isolated by a task (ghost state for ISO-NO-ALLOC and ISO-PCP)."""
+
+    tid: int
+    start: int
+    end: int
+    kind: str
+    """``offline`` or ``contig``."""
