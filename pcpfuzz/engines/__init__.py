@@ -1,0 +1,1 @@
+"""Engines that explore the model: each drives ``System.apply`` and reports a ``Campaign``."""

@@ -1,0 +1,68 @@
+"""What every engine reports, and the registry the command line picks engines from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from pcpfuzz.actions import Action
+from pcpfuzz.geometry import Geometry
+from pcpfuzz.profiles import Profile
+from pcpfuzz.violation import Violation
+
+
+@attrs.frozen
+class Failure:
+    """A failing trace: ``actions`` on ``profile``/``geometry`` break ``violation`` after action
+    ``at`` (``pcpfuzz.trace.END``: while coming to rest after the last one)."""
+
+    profile: Profile
+    geometry: Geometry
+    actions: tuple[Action, ...]
+    violation: Violation
+    at: int
+
+
+@attrs.frozen
+class Budget:
+    """How long a campaign may run: examples (episodes) and wall-clock seconds, whichever ends
+    first; ``steps`` is the length of one example."""
+
+    max_examples: int = 1000
+    seconds: float = 60.0
+    steps: int = 60
+
+
+@attrs.frozen
+class Campaign:
+    """The result of one engine on one profile."""
+
+    profile: str
+    engine: str
+    seed: int
+    examples: int
+    model_steps: int
+    """Actions applied to the model, shrinking excluded."""
+    seconds: float
+    failure: Failure | None = None
+    """The shrunk failing trace, when one was found."""
+    found_after: float | None = None
+    """Seconds from the start to the first failure."""
+    original_length: int | None = None
+    shrink_seconds: float | None = None
+    events: dict[str, int] = attrs.Factory(dict)
+
+
+EngineFn = Callable[[Profile, Geometry, int, Budget], Campaign]
+ENGINES: dict[str, EngineFn] = {}
+
+
+def register(name: str) -> Callable[[EngineFn], EngineFn]:
+    """Register an engine under ``name``."""
+
+    def deco(fn: EngineFn) -> EngineFn:
+        ENGINES[name] = fn
+        return fn
+
+    return deco
