@@ -1,0 +1,10 @@
+"""The real-kernel cross-check: boot Debian's 5.10 and 6.1 kernels under QEMU, run a scripted
+memory-hotplug scenario in a busybox initramfs, and compare what ``/proc/zoneinfo`` shows with the
+model's sizing rules and ``offline_pages`` runs.
+
+Modules, one job each: ``tools`` finds QEMU, busybox and the images; ``guest`` holds the guest's
+``/init`` script and the scenario; ``initramfs`` packs them; ``qemu`` boots one kernel;
+``snapshot`` parses the guest's output; ``rules`` holds each kernel's pcp rules; ``window`` runs
+the model's ``offline_pages``; ``compare`` makes the check lines; ``report`` prints them; ``cli`` is
+the ``pcpfuzz crosscheck`` command.
+"""

@@ -1,0 +1,140 @@
+"""Drive the executable model through the events the kernels went through: memory blocks onlined
+and offlined in one zone (recording every CPU's (high, batch) after each atomic step), and the
+fraction sysctl. Everything goes through ``System.apply``; the driver is deterministic (the task
+steps whenever it can, else the lowest CPU with pending drain work runs it).
+
+The model's zone is made of two small blocks; ``sizing_scale`` makes its sizing formulas see the
+kernel's block size (a 128 MiB block is 32768 pages), so its high/batch values are the ones a
+zone of the kernel's size gets under the model's (5.10) rule.
+"""
+
+import re
+from collections.abc import Sequence
+
+import attrs
+
+from pcpfuzz.actions import RunWork, Start, Step
+from pcpfuzz.constants import EBUSY, EINTR, EINVAL
+from pcpfuzz.crosscheck.snapshot import Pair
+from pcpfuzz.geometry import Geometry
+from pcpfuzz.profiles import Profile, UnknownProfile, get_profile
+from pcpfuzz.system import System
+
+MODEL_BLOCK_PAGES = 16
+MODEL_BLOCKS = 2
+FALLBACK_PROFILES = {"v6.1": "v5.11"}
+"""A 6.1 profile that the model may not have: 6.1 offlines as v5.11 does (zone_pcp_disable)."""
+_ERRNO_NAMES = {0: "0", EINVAL: "EINVAL", EBUSY: "EBUSY", EINTR: "EINTR"}
+_STEP_BOUND = 100_000
+
+
+class ModelError(RuntimeError):
+    """The model did not finish an operation (blocked with nothing to run, or never ended)."""
+
+
+@attrs.frozen
+class HotplugResult:
+    """One ``online_pages`` / ``offline_pages`` call in the model, in kernel-sized pages."""
+
+    outcome: str
+    managed_delta: int
+    present_delta: int
+    has_pagesets: bool
+    """The zone has real pagesets afterwards (not the boot pageset of an empty zone)."""
+    states: tuple[tuple[Pair, ...], ...]
+    """Every CPU's (high, batch) before the call and after each of its atomic steps."""
+
+
+def resolve_profile(name: str) -> Profile:
+    """The model profile ``name``, or its stand-in from ``FALLBACK_PROFILES``."""
+    try:
+        return get_profile(name)
+    except UnknownProfile:
+        if name not in FALLBACK_PROFILES:
+            raise
+        return get_profile(FALLBACK_PROFILES[name])
+
+
+def errno_name(ret: int | None) -> str:
+    """``0``, ``EINVAL``, ... for a kernel return value."""
+    return _ERRNO_NAMES.get(ret or 0, str(ret))
+
+
+def _system(
+    profile: Profile, kernel_block_pages: int, nr_cpus: int, fraction: int, online_blocks: int
+) -> System:
+    geo = Geometry(
+        nr_blocks=MODEL_BLOCKS,
+        block_pages=MODEL_BLOCK_PAGES,
+        nr_cpus=nr_cpus,
+        fraction=fraction,
+        sizing_scale=kernel_block_pages // MODEL_BLOCK_PAGES,
+        online_blocks=online_blocks,
+    )
+    return System(profile, geo, tracing=True)
+
+
+def _pcp_state(s: System) -> tuple[Pair, ...]:
+    return tuple((pcp.high, pcp.batch) for pcp in s.pcp)
+
+
+def _return_value(s: System, cpu: int, op: str) -> int | None:
+    """The op's return value, from the model's trace (``"<op> returns <ret>"``)."""
+    pattern = re.compile(rf"{re.escape(op)} returns (-?\d+)")
+    for _n, log_cpu, text in reversed(s.log):
+        m = pattern.fullmatch(text)
+        if log_cpu == cpu and m:
+            return int(m.group(1))
+    return None
+
+
+def run_op(s: System, op: str, args: tuple[int, ...], cpu: int = 0) -> tuple[int | None, list]:
+    """Run ``op`` on ``cpu`` to its end; return its value and the pcp state after every step."""
+    states = [_pcp_state(s)]
+    s.apply(Start(cpu=cpu, op=op, args=args))
+    states.append(_pcp_state(s))
+    for _ in range(_STEP_BOUND):
+        task = s.cpus[cpu].task
+        if task is None:
+            return _return_value(s, cpu, op), states
+        if task.runnable(s):
+            s.apply(Step(cpu=cpu))
+        elif s.runnable_work():
+            s.apply(RunWork(cpu=s.runnable_work()[0]))
+        else:
+            raise ModelError(f"model {op}{args} is blocked with nothing to run")
+        states.append(_pcp_state(s))
+    raise ModelError(f"model {op}{args} did not end within {_STEP_BOUND} steps")
+
+
+def hotplug_replay(
+    profile_name: str,
+    calls: Sequence[tuple[bool, int]],
+    kernel_block_pages: int,
+    nr_cpus: int,
+    fraction: int,
+) -> list[HotplugResult]:
+    """Replay ``calls`` ((online?, block) pairs) on an initially empty two-block zone."""
+    s = _system(resolve_profile(profile_name), kernel_block_pages, nr_cpus, fraction, 0)
+    scale = s.geo.sizing_scale
+    results = []
+    for online, block in calls:
+        managed, present = s.zone.managed_pages, s.zone.present_pages
+        ret, states = run_op(s, "online_pages" if online else "offline_pages", (block,))
+        results.append(
+            HotplugResult(
+                outcome=errno_name(ret),
+                managed_delta=(s.zone.managed_pages - managed) * scale,
+                present_delta=(s.zone.present_pages - present) * scale,
+                has_pagesets=not s.zone.pageset_is_boot,
+                states=tuple(states),
+            )
+        )
+    return results
+
+
+def fraction_write(profile_name: str, old: int, new: int, nr_cpus: int) -> tuple[str, int]:
+    """The model's fraction sysctl handler on a populated zone: (outcome, value afterwards)."""
+    s = _system(resolve_profile(profile_name), MODEL_BLOCK_PAGES, nr_cpus, old, MODEL_BLOCKS)
+    ret, _states = run_op(s, "percpu_pagelist_fraction", (new,))
+    return errno_name(ret), s.fraction
