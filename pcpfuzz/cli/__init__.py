@@ -1,7 +1,14 @@
-"""The ``pcpfuzz`` command: one click group, one module per subcommand."""
+"""The ``pcpfuzz`` command: one click group, one module per subcommand.
+
+Subcommands return their exit status. ``run`` (the console entry point) turns every usage or
+input error into one line on stderr and exit status 2.
+"""
+
+import sys
 
 import click
 
+from pcpfuzz.cli.fuzz import command as fuzz_command
 from pcpfuzz.cli.profiles import command as profiles_command
 
 
@@ -11,4 +18,22 @@ def main() -> None:
     """Property-based fuzzing of the page allocator's pcplists, isolation and memory offline."""
 
 
+main.add_command(fuzz_command)
 main.add_command(profiles_command)
+
+
+def run() -> None:
+    """Console entry point: ``main`` with one-line errors and exit status 2 for bad input."""
+    try:
+        status = main.main(standalone_mode=False)
+    except click.UsageError as e:
+        culprit = f"{e.ctx.command_path}: " if e.ctx else "pcpfuzz: "
+        click.echo(f"{culprit}error: {e.format_message()}", err=True)
+        sys.exit(2)
+    except click.ClickException as e:
+        click.echo(f"pcpfuzz: error: {e.format_message()}", err=True)
+        sys.exit(2)
+    except click.Abort:
+        click.echo("pcpfuzz: aborted", err=True)
+        sys.exit(130)
+    sys.exit(status if isinstance(status, int) else 0)

@@ -1,0 +1,117 @@
+"""``pcpfuzz fuzz``: run an engine on profiles, shrink what it finds, report, and save."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from pcpfuzz.engines.base import Budget, Campaign
+from pcpfuzz.engines.registry import DEFAULT_ENGINE, load_engines
+from pcpfuzz.geometry import Geometry
+from pcpfuzz.profiles import VERSIONS, UnknownProfile, get_profile
+
+DEFAULT_SECONDS = 15.0
+"""Per-profile budget of the embedded default campaign (three profiles: under a minute)."""
+
+
+def _row(c: Campaign, entry: Path | None) -> dict[str, object]:
+    f = c.failure
+    return {
+        "profile": c.profile,
+        "engine": c.engine,
+        "seed": c.seed,
+        "found": f is not None,
+        "invariant": None if f is None else f.violation.invariant,
+        "actions": None if f is None else len(f.actions),
+        "seconds": round(c.seconds, 3),
+        "examples": c.examples,
+        "model_steps": c.model_steps,
+        "corpus_entry": None if entry is None else str(entry),
+        "message": None if f is None else f.violation.message,
+    }
+
+
+def _table(rows: list[dict[str, object]]) -> Table:
+    table = Table("profile", "examples", "actions", "found", "invariant", "shrunk length", "time")
+    for r in rows:
+        table.add_row(
+            str(r["profile"]),
+            str(r["examples"]),
+            str(r["model_steps"]),
+            "[red]yes[/red]" if r["found"] else "no",
+            str(r["invariant"] or "-"),
+            str(r["actions"] or "-"),
+            f"{r['seconds']:.1f}s",
+        )
+    return table
+
+
+@click.command("fuzz")
+@click.option(
+    "--profile",
+    "profiles",
+    multiple=True,
+    metavar="NAME",
+    help="Profile to fuzz (repeatable). Default: every version profile, briefly.",
+)
+@click.option("--engine", default=DEFAULT_ENGINE, show_default=True, help="Exploration engine.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the run.")
+@click.option("--max-examples", type=click.IntRange(min=1), help="Examples per profile.")
+@click.option(
+    "--time",
+    "seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    help=f"Seconds per profile [default: {DEFAULT_SECONDS:g}].",
+)
+@click.option(
+    "--corpus",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Save each shrunk counterexample under this corpus directory.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per profile, per line.")
+def command(
+    profiles: tuple[str, ...],
+    engine: str,
+    seed: int,
+    max_examples: int | None,
+    seconds: float | None,
+    corpus: Path | None,
+    as_json: bool,
+) -> int:
+    """Fuzz kernel profiles; exit 1 when a violation is found, 0 when none is."""
+    engines = load_engines()
+    if engine not in engines:
+        raise click.BadParameter(f"unknown engine {engine!r} (known: {', '.join(engines)})")
+    try:
+        chosen = [get_profile(n) for n in profiles] if profiles else list(VERSIONS)
+    except UnknownProfile as e:
+        raise click.BadParameter(str(e), param_hint="--profile") from None
+    budget = Budget(max_examples=max_examples or 10**9, seconds=seconds or DEFAULT_SECONDS)
+    console = Console(stderr=True)
+    rows = []
+    for profile in chosen:
+        with console.status(
+            f"fuzzing {profile.name} with {engine}", disable=not console.is_terminal
+        ):
+            campaign = engines[engine](profile, Geometry(), seed, budget)
+        entry = None
+        if corpus is not None and campaign.failure is not None:
+            from pcpfuzz.corpus import save_failure
+
+            entry = save_failure(campaign.failure, corpus, {"engine": engine, "seed": seed})
+        row = _row(campaign, entry)
+        rows.append(row)
+        if as_json:
+            click.echo(json.dumps(row))
+    if not as_json:
+        Console(file=sys.stdout).print(_table(rows))
+        for r in rows:
+            if r["found"]:
+                saved = f" (saved to {r['corpus_entry']})" if r["corpus_entry"] else ""
+                click.echo(f"{r['profile']}: {r['invariant']} violated: {r['message']}{saved}")
+    return 1 if any(r["found"] for r in rows) else 0
