@@ -118,6 +118,7 @@ fetch_510() {
     esac
     (cd "$CACHE/downloads" && apt-get "${SANDBOX[@]}" "${opts[@]}" download -qq "$pkg")
     unpack_boot "$CACHE/downloads/${pkg}_"*.deb "$dest"
+    rm -rf "$apt"
     log "5.10 image: $(cat "$dest/package")"
 }
 

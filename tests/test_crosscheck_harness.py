@@ -1,0 +1,115 @@
+"""The host side without QEMU: the initramfs archive, tool and image discovery, the QEMU command
+line, the boot line and the exit status when something is missing."""
+
+import gzip
+import struct
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pcpfuzz.crosscheck.cli import EXIT_MISSING, check_kernel, crosscheck_command
+from pcpfuzz.crosscheck.guest import INIT_SCRIPT, SCENARIO
+from pcpfuzz.crosscheck.initramfs import build_initramfs, cpio_newc
+from pcpfuzz.crosscheck.qemu import Boot, qemu_command
+from pcpfuzz.crosscheck.tools import (
+    Missing,
+    Tools,
+    cache_dir,
+    find_image,
+    is_static_elf,
+)
+
+
+def read_newc(archive: bytes) -> dict[str, tuple[int, bytes]]:
+    """Name -> (mode, data) of a newc archive."""
+    out = {}
+    pos = 0
+    while True:
+        assert archive[pos : pos + 6] == b"070701"
+        fields = [int(archive[pos + 6 + 8 * i : pos + 14 + 8 * i], 16) for i in range(13)]
+        mode, size, namesize = fields[1], fields[6], fields[11]
+        name_at = pos + 110
+        name = archive[name_at : name_at + namesize - 1].decode()
+        data_at = name_at + namesize + (-(110 + namesize) % 4)
+        if name == "TRAILER!!!":
+            return out
+        out[name] = (mode, archive[data_at : data_at + size])
+        pos = data_at + size + (-size % 4)
+
+
+def test_newc_round_trip() -> None:
+    archive = cpio_newc(["bin"], {"bin/x": b"abc", "init": b"#!"}, ["dev/console"])
+    entries = read_newc(archive)
+    assert entries["bin/x"] == (0o100755, b"abc")
+    assert entries["init"][1] == b"#!"
+    assert entries["bin"][0] == 0o040755
+    assert entries["dev/console"][0] == 0o020600
+    assert len(archive) % 4 == 0
+
+
+def test_initramfs_is_deterministic(tmp_path: Path) -> None:
+    busybox = tmp_path / "busybox"
+    busybox.write_bytes(b"\x7fELF fake")
+    one = build_initramfs(busybox, tmp_path / "a.gz").read_bytes()
+    two = build_initramfs(busybox, tmp_path / "b.gz").read_bytes()
+    assert one == two
+    entries = read_newc(gzip.decompress(one))
+    assert entries["init"][1] == INIT_SCRIPT.encode()
+    assert entries["bin/busybox"][1] == b"\x7fELF fake"
+    assert INIT_SCRIPT.startswith("#!/bin/busybox sh\n")
+
+
+def elf(tmp_path: Path, types: list[int]) -> Path:
+    """A minimal ELF64 header with program headers of the given types."""
+    header = bytearray(64)
+    header[:6] = b"\x7fELF\x02\x01"
+    struct.pack_into("<Q", header, 0x20, 64)
+    struct.pack_into("<HH", header, 0x36, 56, len(types))
+    body = b"".join(struct.pack("<I", t) + bytes(52) for t in types)
+    path = tmp_path / f"elf{len(types)}"
+    path.write_bytes(bytes(header) + body)
+    return path
+
+
+def test_static_elf(tmp_path: Path) -> None:
+    assert is_static_elf(elf(tmp_path, [1, 1, 4]))
+    assert not is_static_elf(elf(tmp_path, [6, 3, 1]))
+    script = tmp_path / "script"
+    script.write_text("#!/bin/sh\n")
+    assert not is_static_elf(script)
+
+
+def test_cache_dir_and_missing_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PCPFUZZ_CACHE", str(tmp_path))
+    assert cache_dir() == tmp_path / "crosscheck"
+    with pytest.raises(Missing, match="crosscheck-setup.sh"):
+        find_image("5.10", cache_dir())
+
+
+def test_missing_qemu_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = CliRunner().invoke(crosscheck_command, [])
+    assert result.exit_code == EXIT_MISSING
+    assert "qemu-system-x86_64 not found" in result.output
+    assert "crosscheck-setup.sh" in result.output
+
+
+def test_qemu_command(tmp_path: Path) -> None:
+    tools = Tools(qemu=Path("/q"), busybox=Path("/b"))
+    cmd = qemu_command(tools, Path("/k"), Path("/i"), SCENARIO, tmp_path)
+    assert cmd[0] == "/q"
+    assert cmd[cmd.index("-cpu") + 1] == "qemu64"
+    assert "pc-dimm,id=d1,memdev=m1" in cmd
+    append = cmd[cmd.index("-append") + 1]
+    assert "cryptomgr.notests" in append
+    assert "xc.steps=" + ",".join(SCENARIO) in append
+    assert f"file:{tmp_path / 'data.log'}" in cmd
+
+
+def test_unfinished_boot_is_one_failing_line() -> None:
+    hung = Boot(data="@@ KERNEL x\n", console="", seconds=300.0, attempts=2)
+    (line,) = check_kernel("6.1", hung, "pkg")
+    assert line.name == "boot"
+    assert not line.ok
+    assert "attempt 2" in line.kernel

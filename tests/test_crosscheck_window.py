@@ -1,0 +1,51 @@
+"""The offline-window sequence logic."""
+
+from pcpfuzz.crosscheck.window import (
+    UNKNOWN,
+    collapse,
+    describe,
+    is_subsequence,
+    translate,
+    window_fits,
+)
+
+A = ((90, 15), (90, 15))
+OFF = ((0, 1), (0, 1))
+B = ((42, 7), (42, 7))
+TORN = ((0, 1), (90, 15))
+
+
+def test_collapse_and_subsequence() -> None:
+    assert collapse([A, A, OFF, OFF, B]) == (A, OFF, B)
+    assert is_subsequence((A, B), (A, TORN, OFF, B))
+    assert not is_subsequence((B, A), (A, OFF, B))
+
+
+def test_translate_maps_roles() -> None:
+    model = (A, TORN, OFF, ((90, 7), (42, 7)), B)
+    kernel_before = ((1564, 15), (1564, 15))
+    kernel_after = ((880, 7), (880, 7))
+    out = translate(model, kernel_before, kernel_after)
+    assert out[0] == kernel_before
+    assert out[1] == ((0, 1), (1564, 15))
+    assert out[2] == OFF
+    assert out[3] == ((1564, 7), (880, 7))
+    assert out[-1] == kernel_after
+    assert translate((A, ((5, 3), (5, 3)), B), A, B)[1] == ((UNKNOWN, UNKNOWN),) * 2
+
+
+def test_window_fits() -> None:
+    v511 = (A, TORN, OFF, A, B)
+    v510 = (A, ((90, 1), (90, 15)), B)
+    assert window_fits((A, OFF, B), v511)
+    assert not window_fits((A, B), v511)  # the disabled window was not seen
+    assert window_fits((A, B), v510)
+    assert not window_fits((A, OFF, B), v510)
+    assert not window_fits((B, A), v510)
+    assert not window_fits((), v510)
+
+
+def test_describe() -> None:
+    assert describe((A, OFF), [3, 4]) == "90/15 x3 -> 0/1 x4"
+    assert describe((TORN, ((UNKNOWN, UNKNOWN),))) == "0/1|90/15 -> ?"
+    assert describe(((),)) == "none"
