@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -95,9 +96,8 @@ def command(
     console = Console(stderr=True)
     rows = []
     for profile in chosen:
-        with console.status(
-            f"fuzzing {profile.name} with {engine}", disable=not console.is_terminal
-        ):
+        status = console.status(f"fuzzing {profile.name} with {engine}")
+        with status if console.is_terminal else contextlib.nullcontext():
             campaign = engines[engine](profile, Geometry(), seed, budget)
         entry = None
         if corpus is not None and campaign.failure is not None:
