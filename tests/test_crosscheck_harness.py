@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from pcpfuzz.crosscheck.cli import EXIT_MISSING, check_kernel, crosscheck_command
 from pcpfuzz.crosscheck.guest import INIT_SCRIPT, SCENARIO
 from pcpfuzz.crosscheck.initramfs import build_initramfs, cpio_newc
-from pcpfuzz.crosscheck.qemu import Boot, qemu_command
+from pcpfuzz.crosscheck.qemu import Boot, boot, qemu_command
 from pcpfuzz.crosscheck.tools import (
     Missing,
     Tools,
@@ -113,3 +113,32 @@ def test_unfinished_boot_is_one_failing_line() -> None:
     assert line.name == "boot"
     assert not line.ok
     assert "attempt 2" in line.kernel
+
+
+def fake_qemu(tmp_path: Path, body: str) -> Tools:
+    """A stand-in QEMU: a shell script given the real command line."""
+    script = tmp_path / "qemu"
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+    return Tools(qemu=script, busybox=Path("/b"))
+
+
+WRITE_DONE = """n=0
+for a in "$@"; do
+    case $a in file:*) n=$((n + 1)); [ $n -eq 2 ] && echo "@@ DONE 1.0" >"${a#file:}" ;; esac
+done
+"""
+
+
+def test_boot_completes_first_time(tmp_path: Path) -> None:
+    result = boot(fake_qemu(tmp_path, WRITE_DONE), Path("/k"), Path("/i"), SCENARIO, tmp_path / "w")
+    assert result.completed
+    assert result.attempts == 1
+
+
+def test_hung_boot_is_retried_once(tmp_path: Path) -> None:
+    tools = fake_qemu(tmp_path, "exec sleep 30\n")
+    result = boot(tools, Path("/k"), Path("/i"), SCENARIO, tmp_path / "w", timeout=0.3)
+    assert not result.completed
+    assert result.attempts == 2
+    assert result.seconds >= 0.6

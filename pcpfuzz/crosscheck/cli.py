@@ -4,7 +4,6 @@ Exit status: 0 when every check matches, 1 on any mismatch (or a boot that never
 when QEMU, busybox or a kernel image cannot be had (run ``scripts/crosscheck-setup.sh``).
 """
 
-import sys
 from pathlib import Path
 
 import click
@@ -28,6 +27,12 @@ from pcpfuzz.crosscheck.tools import (
 
 EXIT_MISMATCH = 1
 EXIT_MISSING = 2
+
+
+class NotSetUp(click.ClickException):
+    """QEMU, busybox or an image is missing: one line naming it and the setup command."""
+
+    exit_code = EXIT_MISSING
 
 
 def boot_check(kernel: str, package: str, result: Boot) -> Check:
@@ -72,16 +77,21 @@ def check_kernel(kernel: str, result: Boot, package: str) -> list[Check]:
     default=None,
     help="Where the initramfs and each boot's logs go; default: <cache>/runs.",
 )
+@click.pass_context
 def crosscheck_command(
-    kernels: tuple[str, ...], as_json: bool, markdown: bool, timeout: float, workdir: Path | None
+    ctx: click.Context,
+    kernels: tuple[str, ...],
+    as_json: bool,
+    markdown: bool,
+    timeout: float,
+    workdir: Path | None,
 ) -> None:
     """Cross-check the model against Debian's 5.10 and 6.1 kernels booted under QEMU."""
     try:
         tools = find_tools()
         images = {k: find_image(k, cache_dir()) for k in kernels or KERNELS}
     except Missing as missing:
-        click.echo(f"crosscheck: {missing}", err=True)
-        sys.exit(EXIT_MISSING)
+        raise NotSetUp(str(missing)) from None
     runs = workdir or cache_dir() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     initrd = build_initramfs(tools.busybox, runs / "initrd.gz")
@@ -98,5 +108,4 @@ def crosscheck_command(
         report.print_table(checks, Console())
     for line in report.summary(checks):
         click.echo(line, err=as_json or markdown)
-    if not all(c.ok for c in checks):
-        sys.exit(EXIT_MISMATCH)
+    ctx.exit(0 if all(c.ok for c in checks) else EXIT_MISMATCH)
