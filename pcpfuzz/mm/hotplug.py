@@ -65,7 +65,8 @@ def __offline_isolated_pages(s: System, t: Task, start: int, end: int) -> TaskGe
 def offline_pages(s: System, t: Task, block: int) -> TaskGen:
     """``offline_pages`` of memory block ``block`` (spec §10.1-§10.3): isolate (v5.11: inside
     ``zone_pcp_disable``), then migrate and test until every page is free, draining on a
-    failed test in v5.10, and check ``signal_pending`` each pass."""
+    failed test in v5.10, and check ``signal_pending`` each pass. Patch 6's drain after
+    isolation is dropped again by patch 7 (v5.11 offline drains nothing)."""
     p = s.profile
     start, end = s.geo.block_range(block)
     nr_pages = end - start
@@ -86,7 +87,7 @@ def offline_pages(s: System, t: Task, block: int) -> TaskGen:
         mem_hotplug_done(s, t)
         return ret
     s.isolation_begin(t, start, end, "offline")
-    if p.isolate_user_drain:
+    if p.isolate_user_drain and not p.pcp_disable_in_offline:
         yield None
         yield from drain_all_pages(s, t)
     while True:
@@ -144,7 +145,8 @@ def offline_pages(s: System, t: Task, block: int) -> TaskGen:
 
 def online_pages(s: System, t: Task, block: int) -> TaskGen:
     """``online_pages`` of memory block ``block`` (spec §10.4): v5.10 onlines the pageblocks as
-    ISOLATE and unisolates them after freeing the pages; v5.9 frees them as MOVABLE."""
+    ISOLATE and unisolates them after freeing the pages; v5.9 frees them as MOVABLE. It ends
+    with ``zone_pcp_update``; before de1193f0be66 only when the zone was already populated."""
     p = s.profile
     start, end = s.geo.block_range(block)
     nr_pages = end - start
@@ -158,7 +160,8 @@ def online_pages(s: System, t: Task, block: int) -> TaskGen:
     if p.online_as_isolated:
         yield None
         s.zone.nr_isolate_pageblock += nr_pages // s.geo.pageblock_nr_pages
-    if not s.zone.present_pages:
+    populated = bool(s.zone.present_pages)
+    if not populated:
         yield from setup_zone_pageset(s, t)
     order = s.geo.max_order - 1
     for pfn in range(start, end, 1 << order):
@@ -169,7 +172,7 @@ def online_pages(s: System, t: Task, block: int) -> TaskGen:
     s.block_online[block] = True
     yield None
     s.zone.present_pages += nr_pages
-    if p.online_pcp_update:
+    if p.online_pcp_update or populated:
         yield from zone_pcp_update(s, t)
     if p.online_as_isolated:
         yield None
