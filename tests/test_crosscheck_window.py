@@ -4,6 +4,7 @@ from pcpfuzz.crosscheck.window import (
     UNKNOWN,
     collapse,
     describe,
+    drop_wmark_transients,
     is_subsequence,
     translate,
     window_fits,
@@ -49,3 +50,15 @@ def test_describe() -> None:
     assert describe((A, OFF), [3, 4]) == "90/15 x3 -> 0/1 x4"
     assert describe((TORN, ((UNKNOWN, UNKNOWN),))) == "0/1|90/15 -> ?"
     assert describe(((),)) == "none"
+
+
+def test_wmark_transients_dropped_only_after_the_window() -> None:
+    pre = ((1564, 15), (1564, 15))
+    post = ((880, 7), (880, 7))
+    first_pass = ((74, 7), (74, 7))
+    assert drop_wmark_transients((pre, OFF, first_pass, post)) == (pre, OFF, post)
+    assert drop_wmark_transients((pre, OFF, pre, first_pass, post)) == (pre, OFF, pre, post)
+    # Not after a disabled window, or not the final batch: kept.
+    assert drop_wmark_transients((pre, first_pass, post)) == (pre, first_pass, post)
+    odd = ((74, 3), (74, 3))
+    assert drop_wmark_transients((pre, OFF, odd, post)) == (pre, OFF, odd, post)

@@ -226,6 +226,8 @@ class _Comparer:
         after = tuple(cur.zones[WATCHED_ZONE].pcp.get(c, (-1, -1)) for c in cpus)
         kernel_seq = window.collapse(watch.sequence)
         kernel_text = window.describe(kernel_seq, [n for n, _s in watch.runs])
+        if self.rules.wmark_recompute_updates_pcp:
+            kernel_seq = window.drop_wmark_transients(kernel_seq)
         hot = self.hotplugs[i]
         for profile, must_fit in (
             (self.rules.model_profile, True),

@@ -65,7 +65,9 @@ class KernelRules:
     wmark_recompute_updates_pcp: bool
     """6.1: every ``setup_per_zone_wmarks()`` (hence every online/offline, through
     ``init_per_zone_wmark_min()``) ends with ``zone_pcp_update()`` on all zones, because high
-    follows the low watermark. 5.10: online/offline update only their own zone."""
+    follows the low watermark. 5.10: online/offline update only their own zone. Where high
+    follows the watermarks, the offline window also tolerates the short-lived highs of
+    ``init_per_zone_wmark_min()``'s first watermark pass (see ``window``)."""
     cpu_hotplug_updates_pcp: bool
     """6.1: ``page_alloc_cpu_online/dead()`` call ``zone_pcp_update()`` on every populated zone
     (high is split across the node's CPUs). 5.10: no CPU term, no update."""
