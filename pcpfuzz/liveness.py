@@ -92,4 +92,8 @@ def finish(s: System) -> list[Violation]:
             f"CPU{t.cpu} {t.op} in {t.wait.describe()}" for t in s.tasks() if t.wait is not None
         )
         found.append(Violation("DEADLOCK", f"every task is blocked: {waits}"))
+    # alloc_log holds the allocations of the last action (checked after it) and of the steps
+    # above, whose pages may since have been migrated and offlined: the check at rest must not
+    # read them as allocations of offline pages.
+    s.alloc_log.clear()
     return found
