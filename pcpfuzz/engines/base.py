@@ -52,6 +52,9 @@ class Campaign:
     original_length: int | None = None
     shrink_seconds: float | None = None
     events: dict[str, int] = attrs.Factory(dict)
+    bound: float | None = None
+    """PCT: the probability bound 1/(n*k^(d-1)) of finding a depth-d bug in one episode of k
+    steps on n CPUs; None for engines without one."""
 
 
 EngineFn = Callable[[Profile, Geometry, int, Budget], Campaign]

@@ -1,0 +1,132 @@
+"""Choosing the next action for the native engines: kind first, then CPU, operation, arguments.
+
+Choosing uniformly among ``System.enabled()`` would let the large argument pools (every pfn of
+the pool, every allocation order and type) drown the rare actions that races need (a signal, a
+drain work item, an offline). The chooser draws an action *kind* first, then a CPU, then, for a
+``Start``, an operation and its arguments, and it builds only the arguments of the operation it
+drew. Its support is exactly ``System.enabled()`` restricted to the episode's swarm (a test
+checks this).
+"""
+
+from __future__ import annotations
+
+import random
+
+import attrs
+
+from pcpfuzz.actions import Action, CpuDown, CpuUp, Run, RunWork, Signal, Start, Step
+from pcpfuzz.ops import OPS
+from pcpfuzz.profiles import Profile
+from pcpfuzz.system import System
+
+KINDS = ("start", "step", "run", "work", "signal", "cpu")
+"""Action kinds, in the order the chooser lists them. ``cpu`` is CPU hotplug (down or up)."""
+SWARM_KINDS = ("signal", "cpu")
+"""Kinds a swarm may switch off for an episode; the others are always on, or tasks would
+never progress."""
+
+
+@attrs.frozen
+class Swarm:
+    """The operations and action kinds switched on for one episode (swarm testing: leaving some
+    out lets the rest run longer and deeper)."""
+
+    ops: tuple[str, ...]
+    kinds: frozenset[str]
+
+
+def full_swarm(profile: Profile) -> Swarm:
+    """Every operation of ``profile`` and every kind."""
+    return Swarm(tuple(n for n, op in OPS.items() if op.available(profile)), frozenset(KINDS))
+
+
+def draw_swarm(rng: random.Random, profile: Profile) -> Swarm:
+    """A random swarm: each operation and each optional kind on with probability 1/2; at least
+    one operation stays on."""
+    ops = full_swarm(profile).ops
+    chosen = tuple(n for n in ops if rng.random() < 0.5) or (rng.choice(ops),)
+    kinds = {k for k in KINDS if k not in SWARM_KINDS or rng.random() < 0.5}
+    return Swarm(chosen, frozenset(kinds))
+
+
+def choose_start(s: System, rng: random.Random, cpu: int, ops: tuple[str, ...]) -> Start | None:
+    """A ``Start`` on idle ``cpu``: an operation drawn uniformly among ``ops`` that have enabled
+    arguments, then its arguments uniformly; None when no operation has any."""
+    left = list(ops)
+    while left:
+        name = left.pop(rng.randrange(len(left)))
+        args = OPS[name].args(s)
+        if args:
+            return Start(cpu, name, args[rng.randrange(len(args))])
+    return None
+
+
+def cpu_groups(s: System, kinds: frozenset[str]) -> dict[str, list[int]]:
+    """For each kind in ``kinds``, the CPUs on which an action of that kind is enabled (for
+    ``start``: the idle online CPUs; whether an operation has arguments is decided later)."""
+    groups: dict[str, list[int]] = {k: [] for k in KINDS if k in kinds}
+    hotplug_free = s.mem_hotplug_lock.owner is None
+    online = sum(c.online for c in s.cpus)
+    start, step, run, work, signal, cpu_ = (groups.get(k) for k in KINDS)
+    for i, c in enumerate(s.cpus):
+        t = c.task
+        if t is None:
+            if c.online and start is not None:
+                start.append(i)
+        else:
+            if t.runnable(s):
+                if step is not None:
+                    step.append(i)
+                if run is not None:
+                    run.append(i)
+            if signal is not None and t.op == "offline_pages" and not t.signal_pending:
+                signal.append(i)
+        if work is not None and c.work_pending and c.online and (t is None or not t.irq_off):
+            work.append(i)
+        if (
+            cpu_ is not None
+            and hotplug_free
+            and t is None
+            and not c.work_pending
+            and (not c.online or online > 1)
+        ):
+            cpu_.append(i)
+    return groups
+
+
+SIMPLE: dict[str, type] = {"step": Step, "run": Run, "work": RunWork, "signal": Signal}
+
+
+def choose(s: System, rng: random.Random, swarm: Swarm) -> Action | None:
+    """A random enabled action within ``swarm``: a kind uniformly among those with an enabled
+    action, then a CPU, then (for ``start``) an operation and arguments. None when nothing in
+    the swarm is enabled."""
+    groups = {k: cpus for k, cpus in cpu_groups(s, swarm.kinds).items() if cpus}
+    while groups:
+        kind = rng.choice(list(groups))
+        cpus = groups[kind]
+        cpu = cpus[rng.randrange(len(cpus))]
+        if kind == "start":
+            action = choose_start(s, rng, cpu, swarm.ops)
+            if action is None:
+                del groups[kind]
+                continue
+            return action
+        if kind == "cpu":
+            return CpuUp(cpu) if not s.cpus[cpu].online else CpuDown(cpu)
+        return SIMPLE[kind](cpu)
+    return None
+
+
+def support(s: System, swarm: Swarm) -> set[Action]:
+    """Every action ``choose`` can return in this state (for tests and documentation)."""
+    out: set[Action] = set()
+    for kind, cpus in cpu_groups(s, swarm.kinds).items():
+        for cpu in cpus:
+            if kind == "start":
+                out.update(Start(cpu, n, a) for n in swarm.ops for a in OPS[n].args(s))
+            elif kind == "cpu":
+                out.add(CpuUp(cpu) if not s.cpus[cpu].online else CpuDown(cpu))
+            else:
+                out.add(SIMPLE[kind](cpu))
+    return out
