@@ -90,7 +90,7 @@ def test_rules_profiles() -> None:
 
 
 def test_61_watermark_transient_fits() -> None:
-    # As seen in about one 6.1 run in six: the first of init_per_zone_wmark_min()'s two
+    # As seen once in about 25 real 6.1 runs: the first of init_per_zone_wmark_min()'s two
     # watermark passes gives the Movable zone a short-lived high before the final 880/7.
     text = edited("6.1", "@@ WATCH 23 880/7", "@@ WATCH 1 74/7 74/7 .\n@@ WATCH 23 880/7")
     assert failing(checks("6.1", text)) == []

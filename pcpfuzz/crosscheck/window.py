@@ -18,7 +18,7 @@ ends with ``init_per_zone_wmark_min()``, which computes the watermarks twice (wi
 ``calculate_min_free_kbytes()``'s square-root value, then again after
 ``khugepaged_min_free_kbytes_update()`` raises ``min_free_kbytes``), and each pass ends with
 ``zone_pcp_update()`` of every zone. The model has no watermarks, so it cannot show the first
-pass's short-lived high (seen as e.g. ``74/7`` before ``880/7`` in about one run in six).
+pass's short-lived high (seen once in about 25 runs as ``74/7`` before ``880/7``).
 """
 
 from collections.abc import Sequence
