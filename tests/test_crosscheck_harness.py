@@ -20,6 +20,8 @@ from pcpfuzz.crosscheck.tools import (
     is_static_elf,
 )
 
+DATA = Path(__file__).parent / "data" / "crosscheck"
+
 
 def read_newc(archive: bytes) -> dict[str, tuple[int, bytes]]:
     """Name -> (mode, data) of a newc archive."""
@@ -142,3 +144,34 @@ def test_hung_boot_is_retried_once(tmp_path: Path) -> None:
     assert not result.completed
     assert result.attempts == 2
     assert result.seconds >= 0.6
+
+
+def fake_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capture: str) -> None:
+    """A PATH with a QEMU that replays ``capture`` as the guest's output, a static busybox,
+    and a cache holding a 5.10 "image"."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (tmp_path / "capture.data").write_text(capture)
+    fake_qemu(bin_dir, WRITE_DONE.replace('echo "@@ DONE 1.0"', f"cat {tmp_path / 'capture.data'}"))
+    (bin_dir / "qemu").rename(bin_dir / "qemu-system-x86_64")
+    elf(tmp_path, [1]).rename(bin_dir / "busybox")
+    image = tmp_path / "cache" / "crosscheck" / "5.10" / "vmlinuz"
+    image.parent.mkdir(parents=True)
+    image.write_bytes(b"")
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setenv("PCPFUZZ_CACHE", str(tmp_path / "cache"))
+
+
+def test_command_on_a_replayed_capture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_setup(tmp_path, monkeypatch, (DATA / "5.10.data").read_text())
+    result = CliRunner().invoke(crosscheck_command, ["--kernel", "5.10", "--json"])
+    assert result.exit_code == 0
+    assert "5.10: 68/68 checks match" in result.output
+
+
+def test_command_exits_1_on_a_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (DATA / "5.10.data").read_text().replace("high:  378", "high:  377", 1)
+    fake_setup(tmp_path, monkeypatch, text)
+    result = CliRunner().invoke(crosscheck_command, ["--kernel", "5.10"])
+    assert result.exit_code == 1
+    assert "MISMATCH 5.10 [0] boot: DMA32 high/batch" in result.output
