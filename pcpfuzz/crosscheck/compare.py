@@ -228,12 +228,11 @@ class _Comparer:
         kernel_text = window.describe(kernel_seq, [n for n, _s in watch.runs])
         if self.rules.wmark_recompute_updates_pcp:
             kernel_seq = window.drop_wmark_transients(kernel_seq)
-        hot = self.hotplugs[i]
         for profile, must_fit in (
             (self.rules.model_profile, True),
             (self.rules.other_profile, False),
         ):
-            states = self.model_window(profile, hot, i)
+            states = self.model_window(profile, i)
             seq = window.collapse(window.translate(states, before, after))
             fits = window.window_fits(kernel_seq, seq)
             used = model.resolve_profile(profile).name
@@ -245,10 +244,10 @@ class _Comparer:
                 fits == must_fit,
             )
 
-    def model_window(self, profile: str, hot: _Hotplug, i: int) -> tuple:
+    def model_window(self, profile: str, i: int) -> tuple[window.State, ...]:
         if profile == self.rules.model_profile:
             return self.replay[i].states
-        return _replay(self.capture, profile, [h for h in self.hotplugs.values()])[i].states
+        return _replay(self.capture, profile, list(self.hotplugs.values()))[i].states
 
 
 def compare(capture: Capture, rules: KernelRules) -> list[Check]:

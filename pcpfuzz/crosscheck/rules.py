@@ -1,6 +1,6 @@
 """Each checked kernel's pcp rules: which sizing function gives a zone's (high, batch), which
-events recompute which zones, what the fraction sysctl does with a write, and which model
-profiles its ``offline_pages`` must (and must not) match.
+events recompute which zones, and which model profiles its ``offline_pages`` must (and must not)
+match. (Write outcomes come from the model itself, see ``model``.)
 
 The sizing comes from :mod:`pcpfuzz.mm.sizing`, fed with the snapshot's real managed pages (and,
 for 6.1, its low watermark and online CPU count).
@@ -11,11 +11,7 @@ import enum
 import attrs
 
 from pcpfuzz.crosscheck.snapshot import Pair, Zone
-from pcpfuzz.mm.sizing import (
-    MIN_PERCPU_PAGELIST_FRACTION,
-    pageset_high_batch,
-    pageset_high_batch_v61,
-)
+from pcpfuzz.mm.sizing import pageset_high_batch, pageset_high_batch_v61
 
 
 class Event(enum.Enum):
@@ -38,18 +34,6 @@ def step_event(step: str) -> Event:
     if step.startswith("cpu"):
         return Event.CPU_HOTPLUG
     raise ValueError(f"unknown step {step!r}")
-
-
-def fraction_write(old: int, new: int) -> tuple[str, int, bool]:
-    """The fraction sysctl handler's rule (``percpu_pagelist_fraction_sysctl_handler`` in 5.10,
-    ``percpu_pagelist_high_fraction_sysctl_handler`` in 6.1; spec §8.2): ``(outcome, value
-    after, recomputes)``. ``0 < new < 8`` is rejected with EINVAL and the old value kept; an
-    unchanged value is accepted and recomputes nothing; any other value recomputes every populated
-    zone.
-    """
-    if 0 < new < MIN_PERCPU_PAGELIST_FRACTION:
-        return "EINVAL", old, False
-    return "0", new, new != old
 
 
 @attrs.frozen
