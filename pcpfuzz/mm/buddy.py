@@ -252,5 +252,6 @@ def __isolate_free_page(s: System, pfn: int, order: int) -> None:
 
 
 def __putback_isolated_page(s: System, pfn: int, order: int, mt: int) -> None:
-    """``__putback_isolated_page``: re-free with FPI_TO_TAIL so the block can merge."""
-    __free_one_page(s, pfn, order, mt, to_tail=True)
+    """``__putback_isolated_page`` (spec §3.9): re-free so the block can merge; at the tail
+    (FPI_TO_TAIL) from v5.10, head or tail by ``buddy_merge_likely`` in v5.9."""
+    __free_one_page(s, pfn, order, mt, to_tail=s.profile.fpi_to_tail)
