@@ -88,7 +88,9 @@ def _return_value(s: System, cpu: int, op: str) -> int | None:
     return None
 
 
-def run_op(s: System, op: str, args: tuple[int, ...], cpu: int = 0) -> tuple[int | None, list]:
+def run_op(
+    s: System, op: str, args: tuple[int, ...], cpu: int = 0
+) -> tuple[int | None, list[tuple[Pair, ...]]]:
     """Run ``op`` on ``cpu`` to its end; return its value and the pcp state after every step."""
     states = [_pcp_state(s)]
     s.apply(Start(cpu=cpu, op=op, args=args))
