@@ -28,10 +28,14 @@ def scan_movable_pages(s: System, start: int, end: int) -> int | None:
 def do_migrate_range(s: System, t: Task, start: int, end: int) -> TaskGen:
     """``do_migrate_range`` + ``migrate_pages``: isolate the LRU blocks in range from their
     owners, then for each allocate a target through the normal allocator (it may be a stray
-    pcp page in (a)/(b)), hand the contents over, and free the source."""
+    pcp page in (a)/(b)), hand the contents over, and free the source. Like the kernel's pfn
+    walk, sources are taken and migrated in pfn order."""
     sources = []
-    for head, blk in s.allocated.items():
-        if start <= head < end and blk.movable and blk.holder is None:
+    for head in range(start, end):
+        if s.alloc_head[head] != head:
+            continue
+        blk = s.allocated[head]
+        if blk.movable and blk.holder is None:
             blk.holder = t.tid
             sources.append(head)
     for src in sources:
