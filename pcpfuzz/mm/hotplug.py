@@ -92,13 +92,14 @@ def offline_pages(s: System, t: Task, block: int) -> TaskGen:
         yield from drain_all_pages(s, t)
     while True:
         ret = 0
+        pfn = start
         while True:
             yield None
             t.loop_iterations += 1
             if t.signal_pending:
                 ret = EINTR
                 break
-            pfn = scan_movable_pages(s, start, end)
+            pfn = scan_movable_pages(s, pfn, end)
             if pfn is None:
                 break
             yield None
