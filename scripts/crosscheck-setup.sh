@@ -56,7 +56,7 @@ unpack_boot() {
 
 # image_package APT_ARGS...: the linux-image-X package that linux-image-amd64 depends on.
 image_package() {
-    apt-cache "$@" depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
+    apt-cache "$@" depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ && !n++ { print $2 }'
 }
 
 fetch_61() {
@@ -79,7 +79,7 @@ fetch_61() {
 # The mirror URI the machine uses for SUITE (e.g. bookworm, bookworm-security).
 system_site() {
     apt-get indextargets --no-release-info --format '$(SITE) $(RELEASE)' \
-        | awk -v s="$1" '$2 == s { print $1; exit }'
+        | awk -v s="$1" '$2 == s && !n++ { print $1 }'
 }
 
 fetch_510() {
