@@ -65,9 +65,9 @@ def check_iso_pcp(s: System) -> list[Violation]:
 
 def check_iso_no_alloc(s: System) -> list[Violation]:
     out = []
-    for pfn, order, tid in s.alloc_log:
+    for pfn, order, _tid in s.alloc_log:
         for u in s.iso_users:
-            if u.kind == "offline" and u.tid != tid and u.start <= pfn < u.end:
+            if u.kind == "offline" and u.start <= pfn < u.end:
                 out.append(
                     Violation(
                         "ISO-NO-ALLOC",
