@@ -14,6 +14,7 @@ import attrs
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, mt_name
 from pcpfuzz.mm.pageset import zone_high_batch
+from pcpfuzz.mm.sizing import BOOT_PAGESET_BATCH, BOOT_PAGESET_HIGH
 from pcpfuzz.profiles import Profile
 from pcpfuzz.system import System
 from pcpfuzz.violation import Violation
@@ -113,6 +114,16 @@ def check_no_alloc_offlined(s: System) -> list[Violation]:
 
 
 def check_pcp_hb(s: System) -> list[Violation]:
+    if s.pcp_disabled:
+        return [
+            Violation(
+                "PCP-HB",
+                f"pcplists are disabled but CPU{cpu} has high {pcp.high} batch {pcp.batch}, "
+                f"not {BOOT_PAGESET_HIGH}/{BOOT_PAGESET_BATCH}",
+            )
+            for cpu, pcp in enumerate(s.pcp)
+            if (pcp.high, pcp.batch) != (BOOT_PAGESET_HIGH, BOOT_PAGESET_BATCH)
+        ]
     if (
         s.zone.pageset_is_boot
         or s.pcp_batch_high_lock.owner is not None
