@@ -174,6 +174,10 @@ def steal_suitable_fallback(s: System, pfn: int, order: int, start_mt: int, whol
     old_mt = get_pfnblock_migratetype(s, pfn)
     if order >= pb_order:
         for pb in range(pfn, pfn + (1 << order), 1 << pb_order):
+            if get_pfnblock_migratetype(s, pb) == MT.ISOLATE:
+                # change_pageblock_range also rewrites a pageblock that an undo pass has not
+                # reached yet: its unset finds no ISOLATE and nr_isolate_pageblock leaks.
+                s.note("fallback steal overwrote an ISOLATE pageblock")
             set_pageblock_migratetype(s, pb, start_mt)
     elif whole:
         free_pages, movable_pages = move_freepages_block(s, pfn, start_mt)

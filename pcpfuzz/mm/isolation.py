@@ -75,6 +75,10 @@ def unset_migratetype_isolate(s: System, pfn: int, mt: int) -> None:
     ):
         buddy = pfn ^ (1 << order)
         if 0 <= buddy < s.nr_pages and get_pfnblock_migratetype(s, buddy) != MT.ISOLATE:
+            if s.buddy_mt[pfn] != MT.ISOLATE:
+                # Split off a block another CPU took from a normal list during this undo
+                # pass: counted free already, and counted again by the re-free.
+                s.note("unisolation re-freed a counted block (NR_FREE_PAGES counts it twice)")
             __isolate_free_page(s, pfn, order)
             isolated_page = True
     if not isolated_page:
