@@ -10,6 +10,7 @@ import click
 
 from pcpfuzz.cli.fuzz import command as fuzz_command
 from pcpfuzz.cli.profiles import command as profiles_command
+from pcpfuzz.crosscheck.cli import crosscheck_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,6 +21,7 @@ def main() -> None:
 
 main.add_command(fuzz_command)
 main.add_command(profiles_command)
+main.add_command(crosscheck_command)
 
 
 def run() -> None:
