@@ -328,10 +328,12 @@ def save_failure(
     return save_entry(entry, corpus_dir)
 
 
-def corpus_dir_from_env() -> Path | None:
-    """The directory named by ``PCPFUZZ_CORPUS``, or None when saving is off."""
-    value = os.environ.get(CORPUS_ENV)
-    return Path(value) if value else None
+def save_from_env(failure: Failure, found_by: FoundBy | Mapping[str, Any]) -> Path | None:
+    """``save_failure`` into the directory named by ``PCPFUZZ_CORPUS``; None (nothing saved)
+    when it is unset, as in CI. For drivers without a command-line option, such as the
+    Hypothesis state machine under pytest."""
+    corpus_dir = os.environ.get(CORPUS_ENV)
+    return save_failure(failure, Path(corpus_dir), found_by) if corpus_dir else None
 
 
 def profile_of(entry: Entry) -> Profile:

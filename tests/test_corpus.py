@@ -16,6 +16,7 @@ from pcpfuzz import replay as replay_module
 from pcpfuzz.actions import RunWork, Start, Step
 from pcpfuzz.cli import main
 from pcpfuzz.corpus import (
+    CORPUS_ENV,
     FIXED_BY,
     FORMAT_VERSION,
     Expect,
@@ -27,6 +28,7 @@ from pcpfuzz.corpus import (
     parse_entry,
     save_entry,
     save_failure,
+    save_from_env,
 )
 from pcpfuzz.engines.base import Failure
 from pcpfuzz.geometry import Geometry
@@ -112,6 +114,14 @@ def test_saving_the_same_failure_twice_gives_one_file(tmp_path):
     assert load_entry(first).found_by == FoundBy("random", 1)
     other = save_failure(race_failure(RACE[:-1]), tmp_path, FoundBy("random", 1))
     assert other != first and other.name.startswith("OFFLINE-TERM-")
+
+
+def test_saving_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv(CORPUS_ENV, raising=False)
+    assert save_from_env(race_failure(), FoundBy("hypothesis")) is None
+    monkeypatch.setenv(CORPUS_ENV, str(tmp_path))
+    path = save_from_env(race_failure(), FoundBy("hypothesis"))
+    assert path is not None and path.parent.parent == tmp_path and path.exists()
 
 
 def test_saving_refuses_a_failure_that_does_not_reproduce(tmp_path):
