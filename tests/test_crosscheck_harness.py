@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from pcpfuzz.crosscheck.cli import EXIT_MISSING, check_kernel, crosscheck_command
 from pcpfuzz.crosscheck.guest import INIT_SCRIPT, SCENARIO
 from pcpfuzz.crosscheck.initramfs import build_initramfs, cpio_newc
+from pcpfuzz.crosscheck.model import ModelError
 from pcpfuzz.crosscheck.qemu import Boot, boot, qemu_command
 from pcpfuzz.crosscheck.tools import (
     Missing,
@@ -175,3 +176,15 @@ def test_command_exits_1_on_a_mismatch(tmp_path: Path, monkeypatch: pytest.Monke
     result = CliRunner().invoke(crosscheck_command, ["--kernel", "5.10"])
     assert result.exit_code == 1
     assert "MISMATCH 5.10 [0] boot: DMA32 high/batch" in result.output
+
+
+def test_model_error_is_a_failing_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object) -> None:
+        raise ModelError("model offline_pages(1,) reported HANG")
+
+    monkeypatch.setattr("pcpfuzz.crosscheck.cli.compare", broken)
+    done = Boot(data=(DATA / "5.10.data").read_text(), console="", seconds=7.0, attempts=1)
+    boot_line, model_line = check_kernel("5.10", done, "pkg")
+    assert boot_line.ok
+    assert not model_line.ok
+    assert "HANG" in model_line.model

@@ -13,6 +13,7 @@ from pcpfuzz.crosscheck import report
 from pcpfuzz.crosscheck.compare import Check, compare
 from pcpfuzz.crosscheck.guest import SCENARIO
 from pcpfuzz.crosscheck.initramfs import build_initramfs
+from pcpfuzz.crosscheck.model import ModelError
 from pcpfuzz.crosscheck.qemu import BOOT_TIMEOUT_S, Boot, boot
 from pcpfuzz.crosscheck.rules import RULES
 from pcpfuzz.crosscheck.snapshot import ParseError, parse_capture
@@ -51,7 +52,10 @@ def check_kernel(kernel: str, result: Boot, package: str) -> list[Check]:
         capture = parse_capture(result.data)
     except ParseError as error:
         return [*checks, Check(kernel, "guest output parses", str(error), "parses", False)]
-    return checks + compare(capture, RULES[kernel])
+    try:
+        return checks + compare(capture, RULES[kernel])
+    except ModelError as error:
+        return [*checks, Check(kernel, "model runs the scenario", "captured", str(error), False)]
 
 
 @click.command("crosscheck")

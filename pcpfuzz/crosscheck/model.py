@@ -29,7 +29,8 @@ _STEP_BOUND = 100_000
 
 
 class ModelError(RuntimeError):
-    """The model did not finish an operation (blocked with nothing to run, or never ended)."""
+    """The model did not finish an operation cleanly (blocked with nothing to run, never ended,
+    or reported a violation the kernel code itself detects)."""
 
 
 @attrs.frozen
@@ -98,6 +99,8 @@ def run_op(
     for _ in range(_STEP_BOUND):
         task = s.cpus[cpu].task
         if task is None:
+            if s.bugs:
+                raise ModelError(f"model {op}{args} reported {s.bugs[0]}")
             return _return_value(s, cpu, op), states
         if task.runnable(s):
             s.apply(Step(cpu=cpu))
