@@ -4,7 +4,8 @@ model's sizing rules and ``offline_pages`` runs.
 
 Modules, one job each: ``tools`` finds QEMU, busybox and the images; ``guest`` holds the guest's
 ``/init`` script and the scenario; ``initramfs`` packs them; ``qemu`` boots one kernel;
-``snapshot`` parses the guest's output; ``rules`` holds each kernel's pcp rules; ``window`` runs
-the model's ``offline_pages``; ``compare`` makes the check lines; ``report`` prints them; ``cli`` is
-the ``pcpfuzz crosscheck`` command.
+``snapshot`` parses the guest's output; ``rules`` holds each kernel's pcp rules; ``model`` drives
+the executable model through the same events; ``window`` fits the poller's readings to the
+model's ``offline_pages`` run; ``compare`` makes the check lines; ``report`` prints them; ``cli``
+is the ``pcpfuzz crosscheck`` command.
 """
