@@ -2,6 +2,8 @@
 
 import attrs
 
+from pcpfuzz.ops import OPS
+
 
 @attrs.frozen
 class Start:
@@ -12,7 +14,9 @@ class Start:
     args: tuple[int, ...] = ()
 
     def __str__(self) -> str:
-        return f"CPU{self.cpu} start {self.op}({', '.join(map(str, self.args))})"
+        op = OPS.get(self.op)
+        call = op.describe(self.args) if op else f"{self.op}{self.args}"
+        return f"CPU{self.cpu} start {call}"
 
 
 @attrs.frozen

@@ -29,7 +29,7 @@ def test_lines_carry_their_action_cpu_and_order():
     assert r.lines[0].text == "alloc_pages(order 0, MOVABLE)"
     assert all(line.action == actions[line.index] for line in r.lines if line.index != END)
     text = format_plain(r)
-    assert text[0] == "#0   CPU0 start alloc_pages(0, 1)"
+    assert text[0] == "#0   CPU0 start alloc_pages(order 0, MOVABLE)"
     assert text[1] == "    CPU0  alloc_pages(order 0, MOVABLE)"
     assert text[-1] == "every invariant holds"
 

@@ -11,6 +11,7 @@ import click
 from pcpfuzz.cli.fuzz import command as fuzz_command
 from pcpfuzz.cli.profiles import command as profiles_command
 from pcpfuzz.cli.replay import command as replay_command
+from pcpfuzz.cli.show import command as show_command
 from pcpfuzz.crosscheck.cli import crosscheck_command
 
 
@@ -23,6 +24,7 @@ def main() -> None:
 main.add_command(fuzz_command)
 main.add_command(profiles_command)
 main.add_command(replay_command)
+main.add_command(show_command)
 main.add_command(crosscheck_command)
 
 
