@@ -13,6 +13,7 @@ from collections.abc import Callable
 import attrs
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, mt_name
+from pcpfuzz.incremental import incremental_check
 from pcpfuzz.mm.pageset import zone_high_batch
 from pcpfuzz.mm.sizing import BOOT_PAGESET_BATCH, BOOT_PAGESET_HIGH
 from pcpfuzz.profiles import Profile
@@ -402,10 +403,13 @@ def applicable(profile: Profile) -> tuple[Invariant, ...]:
     return tuple(i for i in INVARIANTS if i.applies(profile))
 
 
-def check(s: System) -> list[Violation]:
-    """Every applicable invariant's violations, most specific first."""
+def check(s: System, full: bool = False) -> list[Violation]:
+    """Every applicable invariant's violations, most specific first. By default the costly
+    invariants are checked incrementally (``pcpfuzz.incremental``: the same verdicts, at the
+    cost of what changed since the last check of ``s``); ``full=True`` runs every check."""
+    if not full:
+        return incremental_check(s, applicable)
     out: list[Violation] = []
-    for inv in INVARIANTS:
-        if inv.applies(s.profile):
-            out.extend(inv.check(s))
+    for inv in applicable(s.profile):
+        out.extend(inv.check(s))
     return out
