@@ -1,0 +1,176 @@
+"""The incremental invariant check (``check(s)``) reports exactly what the full one
+(``check(s, full=True)``) reports: after every action of random walks on every profile, and
+after corruptions injected into the state mid-walk (so the verdicts compared are not all empty).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import pytest
+
+from pcpfuzz.constants import MT
+from pcpfuzz.engines.choice import choose, draw_swarm
+from pcpfuzz.engines.native import episode_rng
+from pcpfuzz.geometry import Geometry
+from pcpfuzz.incremental import RULES
+from pcpfuzz.invariants import INVARIANT_NAMES, check
+from pcpfuzz.liveness import finish
+from pcpfuzz.profiles import PROFILES
+from pcpfuzz.system import System
+
+GEOMETRIES = (Geometry(), Geometry(nr_cpus=3, cma_pageblocks=(1, 6), online_blocks=3))
+
+
+def _walk(s: System, rng: random.Random, steps: int, each: Callable[[int], bool]) -> None:
+    """Random actions on ``s``; ``each(i)`` after the i-th, stopping when it returns True."""
+    swarm = draw_swarm(rng, s.profile)
+    for i in range(steps):
+        action = choose(s, rng, swarm)
+        if action is None or each(i):
+            return
+        s.apply(action)
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=("default", "3cpu-cma-offline"))
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_incremental_equals_full_after_every_action(profile: str, geometry: Geometry) -> None:
+    for episode in range(4):
+        s = System(PROFILES[profile], geometry)
+
+        def same(i: int, s: System = s, episode: int = episode) -> bool:
+            full = check(s, full=True)
+            assert check(s) == full, f"{profile} episode {episode} after action {i}"
+            return bool(full)
+
+        _walk(s, episode_rng("incremental", 1, episode), 60, same)
+        finish(s)
+        assert check(s) == check(s, full=True)
+
+
+def _free_entries(s: System) -> list[tuple[int, int, int]]:
+    return [
+        (head, order, mt)
+        for order, by_mt in enumerate(s.zone.free_list)
+        for mt, fl in enumerate(by_mt)
+        for head in fl
+    ]
+
+
+def _dup_free_entry(s: System, rng: random.Random) -> None:
+    head, order, mt = rng.choice(_free_entries(s))
+    s.zone.free_list[order][mt].append(head)
+
+
+def _drop_free_entry(s: System, rng: random.Random) -> None:
+    head, order, mt = rng.choice(_free_entries(s))
+    s.zone.free_list[order][mt].remove(head)
+
+
+def _free_page_on_pcp(s: System, rng: random.Random) -> None:
+    head, _order, _mt = rng.choice(_free_entries(s))
+    s.pcp[0].lists[MT.MOVABLE].append(head)
+    s.pcp[0].count += 1
+
+
+def _wrong_buddy_mt(s: System, rng: random.Random) -> None:
+    head, _order, mt = rng.choice(_free_entries(s))
+    s.buddy_mt[head] = MT.RECLAIMABLE if mt != MT.RECLAIMABLE else MT.UNMOVABLE
+
+
+def _nr_free_pages_off(s: System, _rng: random.Random) -> None:
+    s.zone.nr_free_pages += 1
+
+
+def _unisolated(s: System) -> list[int]:
+    """Pageblocks holding a free block and not ISOLATE."""
+    pbs = {s.pb(head) for head, _order, _mt in _free_entries(s)}
+    return sorted(pb for pb in pbs if s.pageblock_mt[pb] != MT.ISOLATE)
+
+
+def _pageblock_isolated_silently(s: System, rng: random.Random) -> None:
+    s.pageblock_mt[rng.choice(_unisolated(s))] = MT.ISOLATE  # not counted: ISO-COUNT
+
+
+def _free_page_not_present(s: System, rng: random.Random) -> None:
+    head, _order, _mt = rng.choice(_free_entries(s))
+    s.page_present[head] = False
+
+
+def _forget_allocation(s: System, rng: random.Random) -> None:
+    del s.allocated[rng.choice(sorted(s.allocated))]
+
+
+def _mergeable(s: System) -> list[tuple[int, int, int]]:
+    """Free entries whose halves would be buddies below the merge limit (pageblock order)."""
+    limit = min(s.geo.pageblock_order, s.geo.max_order - 1)
+    return [e for e in _free_entries(s) if 1 <= e[1] <= limit]
+
+
+def _split_without_merge(s: System, rng: random.Random) -> None:
+    head, order, mt = rng.choice(_mergeable(s))
+    half = order - 1
+    s.zone.free_list[order][mt].remove(head)
+    s.zone.nr_free[order] -= 1
+    for pfn in (head, head + (1 << half)):
+        s.zone.free_list[half][mt].append(pfn)
+        s.zone.nr_free[half] += 1
+        s.buddy_order[pfn] = half
+        s.buddy_mt[pfn] = mt
+
+
+def _pcp_count_off(s: System, _rng: random.Random) -> None:
+    s.pcp[-1].count += 1
+
+
+def _pcp_page_cached_isolate(s: System, rng: random.Random) -> None:
+    pages = [(cpu, p) for cpu, pcp in enumerate(s.pcp) for lst in pcp.lists for p in lst]
+    s.cached_mt[rng.choice(pages)[1]] = MT.ISOLATE
+
+
+CORRUPTIONS: dict[str, tuple[Callable[[System, random.Random], None], Callable[[System], bool]]] = {
+    "duplicate free entry": (_dup_free_entry, lambda s: bool(_free_entries(s))),
+    "lost free entry": (_drop_free_entry, lambda s: bool(_free_entries(s))),
+    "free page on a pcplist": (_free_page_on_pcp, lambda s: bool(_free_entries(s))),
+    "PageBuddy type wrong": (_wrong_buddy_mt, lambda s: bool(_free_entries(s))),
+    "NR_FREE_PAGES off": (_nr_free_pages_off, lambda s: True),
+    "pageblock isolated silently": (
+        _pageblock_isolated_silently,
+        lambda s: bool(_unisolated(s)) and s.mem_hotplug_lock.owner is None,
+    ),
+    "free page not present": (_free_page_not_present, lambda s: bool(_free_entries(s))),
+    "allocation forgotten": (_forget_allocation, lambda s: bool(s.allocated)),
+    "buddies left unmerged": (_split_without_merge, lambda s: bool(_mergeable(s))),
+    "pcp count off": (_pcp_count_off, lambda s: True),
+    "pcp page cached ISOLATE": (_pcp_page_cached_isolate, lambda s: any(p.count for p in s.pcp)),
+}
+
+
+@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
+def test_incremental_catches_injected_corruption(corruption: str) -> None:
+    corrupt, possible = CORRUPTIONS[corruption]
+    tried = 0
+    for episode in range(3 * len(PROFILES)):
+        profile = sorted(PROFILES)[episode % len(PROFILES)]
+        s = System(PROFILES[profile], Geometry())
+        rng = episode_rng("corrupt", 2, episode)
+        at = rng.randrange(5, 40)
+
+        def step(i: int, s: System = s, at: int = at) -> bool:
+            check(s)  # the incremental checker's copies follow the walk
+            return i == at
+
+        _walk(s, rng, 60, step)
+        if check(s, full=True) or not possible(s):
+            continue
+        corrupt(s, rng)
+        full = check(s, full=True)
+        assert full, f"{corruption} on {profile} broke no invariant"
+        assert check(s) == full, f"{corruption} on {profile}"
+        tried += 1
+    assert tried >= 3, f"{corruption} could be injected only {tried} times"
+
+
+def test_rules_name_real_invariants() -> None:
+    assert set(RULES) <= set(INVARIANT_NAMES)
