@@ -49,49 +49,58 @@ def draw_swarm(rng: random.Random, profile: Profile) -> Swarm:
     return Swarm(chosen, frozenset(kinds))
 
 
+def _pick(rng: random.Random, seq: list):
+    """A uniform element of non-empty ``seq`` (``rng.random`` is several times cheaper than
+    ``rng.choice``)."""
+    return seq[int(rng.random() * len(seq))]
+
+
 def choose_start(s: System, rng: random.Random, cpu: int, ops: tuple[str, ...]) -> Start | None:
     """A ``Start`` on idle ``cpu``: an operation drawn uniformly among ``ops`` that have enabled
-    arguments, then its arguments uniformly; None when no operation has any."""
+    arguments, then its arguments uniformly; None when no operation has any. (No operation's
+    arguments depend on the CPU that starts it.)"""
     left = list(ops)
     while left:
-        name = left.pop(rng.randrange(len(left)))
+        name = left.pop(int(rng.random() * len(left)))
         args = OPS[name].args(s)
         if args:
-            return Start(cpu, name, args[rng.randrange(len(args))])
+            return Start(cpu, name, _pick(rng, args))
     return None
 
 
 def cpu_groups(s: System, kinds: frozenset[str]) -> dict[str, list[int]]:
-    """For each kind in ``kinds``, the CPUs on which an action of that kind is enabled (for
+    """For each kind in ``kinds`` with an enabled action, the CPUs it is enabled on (for
     ``start``: the idle online CPUs; whether an operation has arguments is decided later)."""
-    groups: dict[str, list[int]] = {k: [] for k in KINDS if k in kinds}
+    start: list[int] = []
+    runnable: list[int] = []
+    work: list[int] = []
+    signal: list[int] = []
+    hotplug: list[int] = []
     hotplug_free = s.mem_hotplug_lock.owner is None
-    online = sum(c.online for c in s.cpus)
-    start, step, run, work, signal, cpu_ = (groups.get(k) for k in KINDS)
+    several_online = sum(c.online for c in s.cpus) > 1
     for i, c in enumerate(s.cpus):
         t = c.task
         if t is None:
-            if c.online and start is not None:
+            if c.online:
                 start.append(i)
+            if hotplug_free and not c.work_pending and (several_online or not c.online):
+                hotplug.append(i)
         else:
             if t.runnable(s):
-                if step is not None:
-                    step.append(i)
-                if run is not None:
-                    run.append(i)
-            if signal is not None and t.op == "offline_pages" and not t.signal_pending:
+                runnable.append(i)
+            if t.op == "offline_pages" and not t.signal_pending:
                 signal.append(i)
-        if work is not None and c.work_pending and c.online and (t is None or not t.irq_off):
+        if c.work_pending and c.online and (t is None or not t.irq_off):
             work.append(i)
-        if (
-            cpu_ is not None
-            and hotplug_free
-            and t is None
-            and not c.work_pending
-            and (not c.online or online > 1)
-        ):
-            cpu_.append(i)
-    return groups
+    found = {
+        "start": start,
+        "step": runnable,
+        "run": runnable,
+        "work": work,
+        "signal": signal,
+        "cpu": hotplug,
+    }
+    return {k: cpus for k, cpus in found.items() if cpus and k in kinds}
 
 
 SIMPLE: dict[str, type] = {"step": Step, "run": Run, "work": RunWork, "signal": Signal}
@@ -101,11 +110,10 @@ def choose(s: System, rng: random.Random, swarm: Swarm) -> Action | None:
     """A random enabled action within ``swarm``: a kind uniformly among those with an enabled
     action, then a CPU, then (for ``start``) an operation and arguments. None when nothing in
     the swarm is enabled."""
-    groups = {k: cpus for k, cpus in cpu_groups(s, swarm.kinds).items() if cpus}
+    groups = cpu_groups(s, swarm.kinds)
     while groups:
-        kind = rng.choice(list(groups))
-        cpus = groups[kind]
-        cpu = cpus[rng.randrange(len(cpus))]
+        kind = _pick(rng, list(groups))
+        cpu = _pick(rng, groups[kind])
         if kind == "start":
             action = choose_start(s, rng, cpu, swarm.ops)
             if action is None:
