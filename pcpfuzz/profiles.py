@@ -1,7 +1,8 @@
 """Profiles: kernel versions, each patch of the series and known bugs, as data (spec §0, §18).
 
 Model code asks a profile's switches, never its name. A profile is the previous rung plus a
-change, so the ladder ``v5.10`` -> ``v5.10+p1`` ... ``v5.10+p7`` -> ``v5.11`` reads as the series.
+change, so the ladder ``v5.10`` -> ``v5.10+p1`` ... ``v5.10+p7`` -> ``v5.11`` reads as the series;
+each zoo profile is a version plus one known bug (``BASES`` names what each is built on).
 """
 
 import attrs
@@ -38,7 +39,8 @@ class Profile:
     cached_high_batch: bool = False
     """Patch 5: ``zone->pageset_high/batch`` with the early return when unchanged."""
     online_pcp_update: bool = True
-    """``online_pages`` ends with ``zone_pcp_update`` (missing before de1193f0be66)."""
+    """``online_pages`` calls ``zone_pcp_update`` also when it populated the zone; before
+    de1193f0be66 only when the zone was already populated (the first block kept 0/1)."""
     # Buddy and hotplug (spec §0.4, §3, §9.2).
     online_as_isolated: bool = True
     """v5.10: onlined pageblocks start ISOLATE and are unisolated after the pages are freed."""
@@ -59,7 +61,13 @@ class Profile:
         return {a.name: getattr(self, a.name) for a in attrs.fields(Profile)[2:]}
 
 
+BASES: dict[str, str] = {}
+"""Each derived profile's name -> the name of the profile it changes (its ladder predecessor,
+or the version a zoo bug is put into)."""
+
+
 def _rung(base: Profile, name: str, description: str, **changes: bool) -> Profile:
+    BASES[name] = base.name
     return attrs.evolve(base, name=name, description=description, **changes)
 
 
@@ -75,7 +83,12 @@ V5_9_NOFIX = _rung(
     online_as_isolated=False,
     fpi_to_tail=False,
 )
-P1 = _rung(V5_10, "v5.10+p1", "p1 7115ac6ef0b2: clean up pageset high and batch update (no change)")
+P1 = _rung(
+    V5_10,
+    "v5.10+p1",
+    "p1 7115ac6ef0b2: clean up pageset high and batch update. A refactor with no switch: the "
+    "model already computes (high, batch) before one pageset_update, as the patch does",
+)
 P2 = _rung(
     P1,
     "v5.10+p2",
@@ -110,7 +123,8 @@ P6 = _rung(
 P7 = _rung(
     P6,
     "v5.10+p7",
-    "p7 ec6e8c7e0314: disable pcplists during memory offline (zone_pcp_disable, forced drain)",
+    "p7 ec6e8c7e0314: disable pcplists during memory offline (zone_pcp_disable, forced drain); "
+    "offline drops both of its drains",
     offline_retry_drain=False,
     pcp_disable_in_offline=True,
 )
@@ -124,25 +138,29 @@ V5_11 = _rung(
 V5_8_NOBULKCLAMP = _rung(
     V5_10,
     "v5.8-nobulkclamp",
-    "v5.10 with free_pcppages_bulk unclamped (bug fixed by 88e8ac11d2ea): endless list search",
+    "v5.10 without 88e8ac11d2ea (v5.9): free_pcppages_bulk frees batch pages, not "
+    "min(count, batch); a free that reads a raised batch searches empty lists forever",
     bulk_clamp=False,
 )
 V5_8_ONLINE_NOPCPUPDATE = _rung(
     V5_10,
     "v5.8-online-nopcpupdate",
-    "v5.10 with online_pages not calling zone_pcp_update (bug fixed by de1193f0be66)",
+    "v5.10 without de1193f0be66 (v5.9): onlining the first block of an empty zone skips "
+    "zone_pcp_update, leaving high/batch at their values for 0 managed pages",
     online_pcp_update=False,
 )
 V5_11_UNFORCED_DISABLE = _rung(
     V5_11,
     "v5.11-unforced-disable",
-    "zone_pcp_disable drains only CPUs it reads a count from (spec §15.3 mutant of ec6e8c7e0314)",
+    "v5.11 with ec6e8c7e0314's forced drain made non-forced (spec §15.3 mutant): "
+    "zone_pcp_disable skips CPUs whose count it reads as 0",
     forced_drain=False,
 )
 V5_11_NOENABLE_ONFAIL = _rung(
     V5_11,
     "v5.11-noenable-onfail",
-    "offline's failure paths return without zone_pcp_enable (mutant of ec6e8c7e0314)",
+    "v5.11 with offline's signal and isolation-failure paths missing ec6e8c7e0314's "
+    "zone_pcp_enable (mutant): pcp_batch_high_lock stays held",
     enable_on_fail=False,
 )
 
@@ -157,6 +175,22 @@ class UnknownProfile(KeyError):
 
     def __str__(self) -> str:
         return f"unknown profile {self.args[0]!r} (known: {', '.join(PROFILES)})"
+
+
+def base_of(profile: Profile) -> Profile | None:
+    """The profile ``profile`` is built on (None for ``v5.10``, the root)."""
+    name = BASES.get(profile.name)
+    return None if name is None else PROFILES[name]
+
+
+def changes(profile: Profile) -> dict[str, bool]:
+    """The switches ``profile`` sets differently from ``base_of(profile)`` (all of them, for
+    the root)."""
+    base = base_of(profile)
+    if base is None:
+        return profile.switches()
+    old = base.switches()
+    return {k: v for k, v in profile.switches().items() if old[k] != v}
 
 
 def get_profile(name: str) -> Profile:
