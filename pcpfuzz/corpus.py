@@ -23,7 +23,7 @@ from pcpfuzz.engines.base import Failure
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.invariants import INVARIANT_NAMES
 from pcpfuzz.ops import OPS
-from pcpfuzz.profiles import PROFILES, Profile, get_profile
+from pcpfuzz.profiles import LADDER, PROFILES, VERSIONS, Profile, base_of, get_profile
 from pcpfuzz.render import format_plain, render
 from pcpfuzz.trace import END
 
@@ -32,20 +32,17 @@ LINE_WIDTH = 100
 CORPUS_ENV = "PCPFUZZ_CORPUS"
 """When set, engines save each shrunk failure under this directory (CI leaves it unset)."""
 
-FIXED_BY: dict[str, tuple[str, ...]] = {
-    # The bug profiles, and the kernels whose fix must make their counterexamples pass.
-    "v5.9-nofix": ("v5.10", "v5.11"),  # 9683182612's retry-loop drain, then the series
-    "v5.8-nobulkclamp": ("v5.10", "v5.11"),  # 88e8ac11d2ea
-    "v5.8-online-nopcpupdate": ("v5.10", "v5.11"),  # de1193f0be66
-    "v5.11-unforced-disable": ("v5.11",),  # the forced drain of ec6e8c7e0314
-    "v5.11-noenable-onfail": ("v5.11",),  # zone_pcp_enable on offline's failure paths
-}
-
 
 def fixed_profiles(profile: str) -> tuple[str, ...]:
-    """The profiles on which a counterexample found on ``profile`` must pass: those that fix
-    its bug. Empty for a profile with no known fix (a failure there is a new finding)."""
-    return FIXED_BY.get(profile, ())
+    """The profiles on which a counterexample found on ``profile`` must pass: for a bug
+    profile (one built on a version, off the ladder: v5.9-nofix, the zoo), the version it is
+    built on and the later ones; none for a version or a rung of the series, where a failure
+    has no known fix."""
+    p = get_profile(profile)
+    base = base_of(p)
+    if p in LADDER or base not in VERSIONS:
+        return ()
+    return tuple(v.name for v in VERSIONS[VERSIONS.index(base) :])
 
 
 @attrs.frozen

@@ -17,12 +17,12 @@ from pcpfuzz.actions import RunWork, Start, Step
 from pcpfuzz.cli import main
 from pcpfuzz.corpus import (
     CORPUS_ENV,
-    FIXED_BY,
     FORMAT_VERSION,
     Expect,
     FoundBy,
     MalformedEntry,
     dumps,
+    fixed_profiles,
     load_entry,
     make_entry,
     parse_entry,
@@ -32,7 +32,7 @@ from pcpfuzz.corpus import (
 )
 from pcpfuzz.engines.base import Failure
 from pcpfuzz.geometry import Geometry
-from pcpfuzz.profiles import PROFILES, ZOO, get_profile
+from pcpfuzz.profiles import LADDER, ZOO, get_profile
 from pcpfuzz.replay import replay_entry
 from pcpfuzz.trace import END, execute
 from pcpfuzz.violation import Violation
@@ -89,10 +89,12 @@ def test_a_passing_entry_says_passes():
     assert replay_entry(e).ok
 
 
-def test_every_bug_profile_names_known_fixes():
-    for bug, fixes in FIXED_BY.items():
-        assert bug in PROFILES and all(f in PROFILES for f in fixes)
-    assert {p.name for p in ZOO} | {"v5.9-nofix"} <= set(FIXED_BY)
+def test_bug_profiles_must_pass_where_fixed():
+    assert fixed_profiles("v5.9-nofix") == ("v5.10", "v5.11")
+    assert fixed_profiles("v5.8-nobulkclamp") == ("v5.10", "v5.11")
+    assert fixed_profiles("v5.11-unforced-disable") == ("v5.11",)
+    assert all(fixed_profiles(p.name) for p in ZOO)
+    assert not any(fixed_profiles(p.name) for p in LADDER)
 
 
 def test_the_diff_shows_one_action_a_line(entry):

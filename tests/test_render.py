@@ -29,7 +29,7 @@ def test_lines_carry_their_action_cpu_and_order():
     assert r.lines[0].text == "alloc_pages(order 0, MOVABLE)"
     assert all(line.action == actions[line.index] for line in r.lines if line.index != END)
     text = format_plain(r)
-    assert text[0] == "#0   CPU0 start alloc_pages(order 0, MOVABLE)"
+    assert text[0] == f"#0   {actions[0]}"
     assert text[1] == "    CPU0  alloc_pages(order 0, MOVABLE)"
     assert text[-1] == "every invariant holds"
 
@@ -41,7 +41,7 @@ def test_a_violation_after_an_action_ends_the_rendering():
     assert (last.index, last.action, last.cpu) == (7, RACE[7], None)
     assert last.text == str(r.outcome.violation)
     text = format_plain(r)
-    assert text[-3] == "#7   CPU0 step"
+    assert text[-3] == f"#7   {RACE[7]}"
     assert "free_unref_page_commit(pfn 56)" in text[-2]
     assert text[-1].strip().startswith("ISO-PCP violated: pfn 56")
     assert not any(t.startswith("-- at rest") for t in text)
@@ -61,7 +61,7 @@ def test_coming_to_rest_is_split_from_the_last_action():
     assert not any("free_unref_page_commit" in line.text for line in r.lines if line.index != END)
     text = format_plain(r)
     assert text.index("-- at rest (every task run to completion, each offline alone) --") > (
-        text.index("#6   CPU1 run")
+        text.index(f"#6   {RACE[6]}")
     )
     assert text[-1].strip().startswith("OFFLINE-TERM violated")
 
