@@ -9,6 +9,7 @@ import sys
 import click
 
 from pcpfuzz.cli.fuzz import command as fuzz_command
+from pcpfuzz.cli.ladder import command as ladder_command
 from pcpfuzz.cli.profiles import command as profiles_command
 from pcpfuzz.cli.replay import command as replay_command
 from pcpfuzz.cli.show import command as show_command
@@ -22,6 +23,7 @@ def main() -> None:
 
 
 main.add_command(fuzz_command)
+main.add_command(ladder_command)
 main.add_command(profiles_command)
 main.add_command(replay_command)
 main.add_command(show_command)

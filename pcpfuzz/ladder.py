@@ -1,0 +1,160 @@
+"""The patch ladder and the bug zoo as one table (issue 7): run an engine with a budget on every
+rung of the series (``LADDER``: v5.10, each patch, v5.11) and on every known-bug profile
+(``ZOO``), and say what each found.
+
+A rung must find nothing; a zoo profile must find its bug, as one of the invariants in
+``EXPECTED``. ``DEFAULT_GEOMETRY_FOR`` holds the geometry each profile is fuzzed on, so that
+``pcpfuzz fuzz`` and ``pcpfuzz ladder`` agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from types import MappingProxyType
+
+import attrs
+
+from pcpfuzz.engines.base import Budget, Campaign, EngineFn
+from pcpfuzz.geometry import DEFAULT_GEOMETRY, Geometry
+from pcpfuzz.profiles import LADDER, ZOO, Profile, base_of, changes
+
+DEFAULT_GEOMETRY_FOR: Mapping[str, Geometry] = MappingProxyType(
+    {
+        # Boot high 0 / batch 1 (fraction 0), so that the sysctl's first write raises batch
+        # above the count of a free that already read high 0 (88e8ac11d2ea's race).
+        "v5.8-nobulkclamp": Geometry(fraction=0),
+        # One block online of two: offlining it empties the zone, onlining a block fills it.
+        "v5.8-online-nopcpupdate": Geometry(nr_blocks=2, online_blocks=1),
+        # A third CPU whose pages wait on its pcplist: the drain of zone_pcp_disable then
+        # waits for that CPU's work while an allocation that read the old batch refills.
+        "v5.11-unforced-disable": Geometry(nr_cpus=3),
+    }
+)
+"""The geometry to fuzz a profile on, where ``DEFAULT_GEOMETRY`` is not the right one."""
+
+EXPECTED: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "v5.8-nobulkclamp": ("HANG",),
+        "v5.8-online-nopcpupdate": ("PCP-HB",),
+        "v5.11-unforced-disable": ("PCP-OFF", "OFFLINE-TERM"),
+        "v5.11-noenable-onfail": ("LOCK-ORDER", "DEADLOCK"),
+    }
+)
+"""For each zoo profile, the invariants its bug breaks (the first is the one expected first).
+A ladder rung expects none."""
+
+
+def geometry_for(name: str) -> Geometry:
+    """The geometry profile ``name`` is fuzzed on."""
+    return DEFAULT_GEOMETRY_FOR.get(name, DEFAULT_GEOMETRY)
+
+
+def expected(name: str) -> tuple[str, ...]:
+    """The invariants a run on profile ``name`` should find (empty: it should find nothing)."""
+    return EXPECTED.get(name, ())
+
+
+def must_pass(profile: Profile) -> tuple[str, ...]:
+    """The kernels on which a counterexample found on ``profile`` must pass: for a zoo bug,
+    the version it was put into (which has the fix); for a rung, none (a finding there is
+    new)."""
+    base = base_of(profile)
+    return (base.name,) if profile in ZOO and base is not None else ()
+
+
+def adds(profile: Profile) -> str:
+    """What ``profile`` adds to the profile it is built on, as its changed switches."""
+    if base_of(profile) is None:
+        return "the base: drains in isolation and in offline's retry loop"
+    diff = changes(profile)
+    if not diff:
+        return "nothing observable (a refactor)"
+    return ", ".join(f"{k}={v}" for k, v in diff.items())
+
+
+@attrs.frozen
+class Row:
+    """One line of the ladder table."""
+
+    profile: str
+    kind: str
+    """``rung`` or ``zoo``."""
+    adds: str
+    expected: tuple[str, ...]
+    examples: int
+    model_steps: int
+    seconds: float
+    invariant: str | None = None
+    """The invariant the shrunk counterexample breaks; None when nothing was found."""
+    shrunk_length: int | None = None
+    original_length: int | None = None
+    message: str | None = None
+    corpus_entry: str | None = None
+
+    @property
+    def found(self) -> bool:
+        return self.invariant is not None
+
+    @property
+    def ok(self) -> bool:
+        """A rung found nothing; a zoo profile found one of its expected invariants."""
+        return self.invariant in self.expected if self.expected else not self.found
+
+    def as_dict(self) -> dict[str, object]:
+        """The row as JSON-ready data, with ``found`` and ``ok``."""
+        out = attrs.asdict(self)
+        out["expected"] = list(self.expected)
+        out["found"] = self.found
+        out["ok"] = self.ok
+        return out
+
+
+def profiles() -> Iterator[tuple[str, Profile]]:
+    """Every rung, then every zoo profile, with its kind."""
+    yield from (("rung", p) for p in LADDER)
+    yield from (("zoo", p) for p in ZOO)
+
+
+Saver = Callable[[Campaign, tuple[str, ...]], Path]
+"""Saves a campaign's failure to the corpus with the given must-pass profiles."""
+
+
+def run_profile(
+    kind: str,
+    profile: Profile,
+    engine: EngineFn,
+    seed: int,
+    budget: Budget,
+    save: Saver | None = None,
+) -> Row:
+    """Run ``engine`` on ``profile`` (on its ``geometry_for``) and make its row; ``save`` (when
+    given) records the shrunk failure in the corpus."""
+    c = engine(profile, geometry_for(profile.name), seed, budget)
+    f = c.failure
+    entry = save(c, must_pass(profile)) if save is not None and f is not None else None
+    return Row(
+        profile=profile.name,
+        kind=kind,
+        adds=adds(profile),
+        expected=expected(profile.name),
+        examples=c.examples,
+        model_steps=c.model_steps,
+        seconds=round(c.seconds, 3),
+        invariant=None if f is None else f.violation.invariant,
+        shrunk_length=None if f is None else len(f.actions),
+        original_length=c.original_length,
+        message=None if f is None else f.violation.message,
+        corpus_entry=None if entry is None else str(entry),
+    )
+
+
+def run_ladder(
+    engine: EngineFn,
+    seed: int,
+    budget: Budget,
+    save: Saver | None = None,
+) -> Iterator[Row]:
+    """``run_profile`` on every rung and zoo profile, in ladder order, one row at a time."""
+    for kind, profile in profiles():
+        yield run_profile(kind, profile, engine, seed, budget, save)
