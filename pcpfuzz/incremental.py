@@ -108,6 +108,8 @@ def _zone_view(s: System) -> tuple:
     return (
         s.isolation_passes,
         z.nr_isolate_pageblock,
+        s.known_free_drift,
+        s.known_isolate_drift,
         z.managed_pages,
         z.present_pages,
         s.mem_hotplug_lock.owner,
@@ -326,13 +328,13 @@ def freecount_holds(s: System, _d: Delta) -> bool:
     for order, by_mt in enumerate(s.zone.free_list):
         free += (sum(map(len, by_mt)) - len(by_mt[MT.ISOLATE])) << order
         cma += len(by_mt[MT.CMA]) << order
-    return free == s.zone.nr_free_pages and cma == s.zone.nr_free_cma_pages
+    return free + s.known_free_drift == s.zone.nr_free_pages and cma == s.zone.nr_free_cma_pages
 
 
 def iso_count_holds(s: System, _d: Delta) -> bool:
     """No pageblock is ISOLATE and the counter is zero (or hotplug is under way)."""
     return MT.ISOLATE not in s.pageblock_mt and (
-        s.mem_hotplug_lock.owner is not None or s.zone.nr_isolate_pageblock == 0
+        s.mem_hotplug_lock.owner is not None or s.zone.nr_isolate_pageblock == s.known_isolate_drift
     )
 
 
@@ -354,7 +356,7 @@ RULES: dict[str, Rule] = {
     "BUDDY": _rule("free", "pcp", "pages", holds=buddy_holds),
     "MERGE-MAX": _rule("free", holds=merge_max_holds),
     "FL-TYPE": _rule("free", "pages", "zone", holds=fl_type_holds),
-    "FREECOUNT": _rule("free", holds=freecount_holds),
+    "FREECOUNT": _rule("free", "zone", holds=freecount_holds),
     "ISO-COUNT": _rule("pages", "zone", holds=iso_count_holds),
     "NO-ISO-ON-PCP-TYPE": _rule("pcp"),
     "MANAGED": _rule("pages", "zone"),

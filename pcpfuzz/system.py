@@ -72,6 +72,12 @@ class System:
         self.pcp_disabled = False
         self.isolation_passes = 0
         """Ghost: tasks inside a start/undo isolation pass (FL-TYPE is checked outside)."""
+        self.known_free_drift = 0
+        """Ghost: NR_FREE_PAGES minus the freelists' count, caused by the undo-window defect
+        every modelled kernel has (``pcpfuzz.mm.isolation.counted_free_pages``)."""
+        self.known_isolate_drift = 0
+        """Ghost: pageblocks ``nr_isolate_pageblock`` counts after a fallback steal rewrote them
+        in an undo window (``pcpfuzz.mm.buddy.steal_suitable_fallback``)."""
         self.iso_users: list[IsolationUser] = []
         self.alloc_log: list[tuple[int, int, int]] = []
         self.bugs: list[Violation] = []
