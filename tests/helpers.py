@@ -50,9 +50,16 @@ def run_gen(gen: TaskGen) -> int | None:
         return stop.value
 
 
-def step_until(s: System, cpu: int, done: Callable[[System], bool], bound: int = BOUND) -> int:
+def step_until(
+    s: System,
+    cpu: int,
+    done: Callable[[System], bool],
+    bound: int = BOUND,
+    checked: bool = False,
+) -> int:
     """Step the task on ``cpu`` (running pending drain work while it sleeps) until ``done``;
-    returns the number of actions applied. Fails if the task ends or blocks first."""
+    returns the number of actions applied. Fails if the task ends or blocks first, or, when
+    ``checked``, if an invariant fails after an action."""
     for n in range(bound):
         if done(s):
             return n
@@ -64,13 +71,15 @@ def step_until(s: System, cpu: int, done: Callable[[System], bool], bound: int =
             s.apply(RunWork(s.runnable_work()[0]))
         else:
             raise AssertionError(f"CPU{cpu}'s {t.op} is blocked in {t.wait.describe()}")
+        if checked:
+            holds(s)
     raise AssertionError(f"condition not reached in {bound} actions")
 
 
-def finish_task(s: System, cpu: int, bound: int = BOUND) -> int | None:
+def finish_task(s: System, cpu: int, bound: int = BOUND, checked: bool = False) -> int | None:
     """Drive the task on ``cpu`` to its end like ``step_until``; returns its return value."""
     op = s.cpus[cpu].task.op
-    step_until(s, cpu, lambda x: x.cpus[cpu].task is None, bound)
+    step_until(s, cpu, lambda x: x.cpus[cpu].task is None, bound, checked)
     return returned(s, cpu, op)
 
 
@@ -128,4 +137,5 @@ def free_blocks(s: System) -> set[tuple[int, int, str]]:
 
 def holds(s: System) -> None:
     """Every invariant of the system's profile holds now."""
-    assert check(s) == []
+    found = check(s)
+    assert not found, "; ".join(map(str, found))
