@@ -213,3 +213,20 @@ def test_unisolation_of_a_max_order_block(profile: str, refreed: bool, head: boo
     assert fl.index(8) == (0 if head else len(fl) - 1)
     assert (s.zone.nr_free_pages, s.zone.nr_isolate_pageblock) == (64, 0)
     holds(s)
+
+
+@pytest.mark.parametrize(("freed", "claimed"), [((0, 1), True), ((0,), False)])
+def test_a_partial_steal_claims_the_pageblock_when_half_is_free_or_alike(
+    freed: tuple[int, ...], claimed: bool
+) -> None:
+    # steal_suitable_fallback for an UNMOVABLE request from a MOVABLE pageblock whose other
+    # pages are movable: claim it when the free pages reach half a pageblock (2 of 4).
+    s = make("v5.10")
+    take_all(s)
+    give(s, *freed)
+    s.apply(Start(0, "alloc_pages", (0, MT.UNMOVABLE)))
+    s.apply(Step(0))
+    assert s.pool()[0] == 0 and s.cached_mt[0] == MT.UNMOVABLE
+    assert s.events["fallback steal"] == 1
+    assert s.pageblock_mt[0] == (MT.UNMOVABLE if claimed else MT.MOVABLE)
+    holds(s)
