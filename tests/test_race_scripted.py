@@ -4,8 +4,8 @@
 import pytest
 from helpers import finish_task, holds, lines, make, names, step_until
 
-from pcpfuzz.actions import RunWork, Start, Step
-from pcpfuzz.constants import MT
+from pcpfuzz.actions import RunWork, Signal, Start, Step
+from pcpfuzz.constants import EINTR, MT
 from pcpfuzz.invariants import check, check_iso_no_alloc
 from pcpfuzz.liveness import finish
 from pcpfuzz.system import System
@@ -175,3 +175,42 @@ def test_forced_disable_drains_the_refilled_page() -> None:
     assert s.pcp[0].count == 0
     assert finish_task(s, 1, checked=True) == 0
     assert finish(s) == [] and check(s) == []
+
+
+def unmovable_stray(profile: str) -> tuple[System, int]:
+    """Variant 4'': the stale type is UNMOVABLE. CPU0's UNMOVABLE allocation steals block 3's
+    first pageblocks (now UNMOVABLE); its page p is freed, isolation of block 3 succeeds (p is
+    free, in flight), the commit puts p on the UNMOVABLE list, and CPU0 allocates again."""
+    s = make(profile)
+    s.apply(Start(0, "alloc_pages", (0, MT.UNMOVABLE)))
+    s.apply(Step(0))
+    (p,) = s.pool()
+    assert s.pageblock_mt[p // 4] == MT.UNMOVABLE
+    s.apply(Start(0, "free_pages", (p,)))
+    assert s.cached_mt[p] == MT.UNMOVABLE
+    isolate_behind_the_free(s, p // s.geo.block_pages)
+    commit(s)
+    s.apply(Start(0, "alloc_pages", (0, MT.UNMOVABLE)))
+    if s.cpus[0].task is not None:
+        s.apply(Step(0))
+    return s, p
+
+
+def test_variant_4_unmovable_stray_blocks_v5_10_offline_until_a_signal() -> None:
+    # (b)'s retry drain cannot help: the stray page is now in use and unmovable, so offline
+    # loops until signalled. OFFLINE-TERM's premise (all pages free or movable) no longer holds.
+    s, p = unmovable_stray("v5.10")
+    assert s.pool() == [p] and not s.allocated[p].movable
+    assert names(check_iso_no_alloc(s)) == ["ISO-NO-ALLOC"]
+    t = s.cpus[1].task
+    step_until(s, 1, lambda x: t.loop_iterations >= 200)
+    assert s.cpus[1].task is t
+    s.apply(Signal(1))
+    assert finish_task(s, 1) == EINTR
+
+
+def test_variant_4_unmovable_stray_cannot_happen_on_v5_11() -> None:
+    s, p = unmovable_stray("v5.11")
+    assert p not in s.pool()
+    holds(s)
+    assert finish_task(s, 1, checked=True) == 0
