@@ -11,9 +11,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from pcpfuzz.corpus import CORPUS_ENV, save_failure
 from pcpfuzz.engines.base import Budget, Campaign
 from pcpfuzz.engines.registry import DEFAULT_ENGINE, load_engines
-from pcpfuzz.geometry import Geometry
+from pcpfuzz.ladder import geometry_for
 from pcpfuzz.profiles import VERSIONS, UnknownProfile, get_profile
 
 DEFAULT_SECONDS = 15.0
@@ -72,7 +73,8 @@ def _table(rows: list[dict[str, object]]) -> Table:
 @click.option(
     "--corpus",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Save each shrunk counterexample under this corpus directory.",
+    envvar=CORPUS_ENV,
+    help=f"Save each shrunk counterexample under this corpus directory [env: {CORPUS_ENV}].",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per profile, per line.")
 def command(
@@ -98,11 +100,9 @@ def command(
     for profile in chosen:
         status = console.status(f"fuzzing {profile.name} with {engine}")
         with status if console.is_terminal else contextlib.nullcontext():
-            campaign = engines[engine](profile, Geometry(), seed, budget)
+            campaign = engines[engine](profile, geometry_for(profile.name), seed, budget)
         entry = None
         if corpus is not None and campaign.failure is not None:
-            from pcpfuzz.corpus import save_failure
-
             entry = save_failure(campaign.failure, corpus, {"engine": engine, "seed": seed})
         row = _row(campaign, entry)
         rows.append(row)
