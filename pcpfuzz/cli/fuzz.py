@@ -103,7 +103,10 @@ def command(
             campaign = engines[engine](profile, geometry_for(profile.name), seed, budget)
         entry = None
         if corpus is not None and campaign.failure is not None:
-            entry = save_failure(campaign.failure, corpus, {"engine": engine, "seed": seed})
+            try:
+                entry = save_failure(campaign.failure, corpus, {"engine": engine, "seed": seed})
+            except ValueError as e:
+                click.echo(f"pcpfuzz fuzz: {profile.name}: not saved: {e}", err=True)
         row = _row(campaign, entry)
         rows.append(row)
         if as_json:
