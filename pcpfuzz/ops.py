@@ -46,6 +46,8 @@ def _alloc(s: System, t: Task, order: int, mt: int) -> TaskGen:
 
 
 def _alloc_args(s: System) -> list[tuple[int, ...]]:
+    if not s.zone.present_pages:
+        return []  # an unpopulated zone is in no zonelist: nothing allocates from it
     return [(o, int(mt)) for o in range(s.geo.max_order) for mt in ALLOC_TYPES]
 
 
@@ -147,7 +149,7 @@ OPS: dict[str, Op] = {
         Op(
             "get_hwpoison_page",
             get_hwpoison_page,
-            lambda s: [()],
+            lambda s: [()] if s.zone.present_pages else [],  # memory_failure needs an online pfn
             lambda a: "get_hwpoison_page() [zone_pcp_disable user]",
             lambda p: p.hwpoison_user,
         ),
