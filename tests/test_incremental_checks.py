@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from pcpfuzz.constants import MT
-from pcpfuzz.engines.choice import choose, draw_swarm
+from pcpfuzz.engines.choice import Chooser, draw_swarm
 from pcpfuzz.engines.native import episode_rng
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.incremental import RULES
@@ -25,9 +25,9 @@ GEOMETRIES = (Geometry(), Geometry(nr_cpus=3, cma_pageblocks=(1, 6), online_bloc
 
 def _walk(s: System, rng: random.Random, steps: int, each: Callable[[int], bool]) -> None:
     """Random actions on ``s``; ``each(i)`` after the i-th, stopping when it returns True."""
-    swarm = draw_swarm(rng, s.profile)
+    choose = Chooser(rng, draw_swarm(rng, s.profile))
     for i in range(steps):
-        action = choose(s, rng, swarm)
+        action = choose(s)
         if action is None or each(i):
             return
         s.apply(action)

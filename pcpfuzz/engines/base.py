@@ -59,13 +59,25 @@ class Campaign:
 
 EngineFn = Callable[[Profile, Geometry, int, Budget], Campaign]
 ENGINES: dict[str, EngineFn] = {}
+EPISODE_STEPS: dict[str, int] = {}
+"""The ``Budget.steps`` an engine finds bugs fastest with, for engines that name one (the
+native engines explore best with longer episodes than ``Budget``'s default)."""
 
 
-def register(name: str) -> Callable[[EngineFn], EngineFn]:
-    """Register an engine under ``name``."""
+def register(name: str, steps: int | None = None) -> Callable[[EngineFn], EngineFn]:
+    """Register an engine under ``name``, with its preferred episode length ``steps``."""
 
     def deco(fn: EngineFn) -> EngineFn:
         ENGINES[name] = fn
+        if steps is not None:
+            EPISODE_STEPS[name] = steps
         return fn
 
     return deco
+
+
+def budget_for(engine: str, max_examples: int, seconds: float) -> Budget:
+    """A budget with ``engine``'s preferred episode length (``Budget``'s default otherwise)."""
+    if engine in EPISODE_STEPS:
+        return Budget(max_examples, seconds, EPISODE_STEPS[engine])
+    return Budget(max_examples, seconds)

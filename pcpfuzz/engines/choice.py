@@ -4,13 +4,24 @@ Choosing uniformly among ``System.enabled()`` would let the large argument pools
 the pool, every allocation order and type) drown the rare actions that races need (a signal, a
 drain work item, an offline). The chooser draws an action *kind* first, then a CPU, then, for a
 ``Start``, an operation and its arguments, and it builds only the arguments of the operation it
-drew. Its support is exactly ``System.enabled()`` restricted to the episode's swarm (a test
-checks this).
+drew. Two heuristics shape the draw, as in swarm testing and in API fuzzers:
+
+- a *swarm* per episode switches some operations (and the optional kinds: signals, CPU
+  hotplug) off, so that the others meet more often and no feature always masks another;
+- *recency*: with probability ``RECENCY``, an operation that names pages (a free, an offline,
+  an online, a contiguous allocation) takes arguments touching a page allocated or freed in
+  the last few actions, when it has such arguments. Races live where work on the same pages
+  overlaps; uniform arguments rarely make two CPUs meet on one pageblock.
+
+The support of a draw is exactly ``System.enabled()`` restricted to the swarm (a test checks
+this), so every drawn action is enabled.
 """
 
 from __future__ import annotations
 
 import random
+from collections import deque
+from collections.abc import Sequence
 
 import attrs
 
@@ -24,12 +35,20 @@ KINDS = ("start", "step", "run", "work", "signal", "cpu")
 SWARM_KINDS = ("signal", "cpu")
 """Kinds a swarm may switch off for an episode; the others are always on, or tasks would
 never progress."""
+OP_ON = 0.8
+"""Probability that a swarm keeps an operation on. Races need three or four operations
+together (allocate, free, offline), so most of them stay on."""
+KIND_ON = 0.5
+"""Probability that a swarm keeps an optional kind (signals, CPU hotplug) on."""
+RECENCY = 0.8
+"""Probability that an operation naming pages is steered to recently touched pages."""
+RECENT = 4
+"""How many recently allocated or freed pfns the chooser remembers."""
 
 
 @attrs.frozen
 class Swarm:
-    """The operations and action kinds switched on for one episode (swarm testing: leaving some
-    out lets the rest run longer and deeper)."""
+    """The operations and action kinds switched on for one episode."""
 
     ops: tuple[str, ...]
     kinds: frozenset[str]
@@ -41,30 +60,28 @@ def full_swarm(profile: Profile) -> Swarm:
 
 
 def draw_swarm(rng: random.Random, profile: Profile) -> Swarm:
-    """A random swarm: each operation and each optional kind on with probability 1/2; at least
-    one operation stays on."""
+    """A random swarm: each operation on with probability ``OP_ON`` (at least one stays on),
+    each optional kind with probability ``KIND_ON``."""
     ops = full_swarm(profile).ops
-    chosen = tuple(n for n in ops if rng.random() < 0.5) or (rng.choice(ops),)
-    kinds = {k for k in KINDS if k not in SWARM_KINDS or rng.random() < 0.5}
+    chosen = tuple(n for n in ops if rng.random() < OP_ON) or (rng.choice(ops),)
+    kinds = {k for k in KINDS if k not in SWARM_KINDS or rng.random() < KIND_ON}
     return Swarm(chosen, frozenset(kinds))
 
 
-def _pick(rng: random.Random, seq: list):
+def _pick(rng: random.Random, seq: Sequence):
     """A uniform element of non-empty ``seq`` (``rng.random`` is several times cheaper than
     ``rng.choice``)."""
     return seq[int(rng.random() * len(seq))]
 
 
-def choose_start(s: System, rng: random.Random, cpu: int, ops: tuple[str, ...]) -> Start | None:
-    """A ``Start`` on idle ``cpu``: an operation drawn uniformly among ``ops`` that have enabled
-    arguments, then its arguments uniformly; None when no operation has any. (No operation's
-    arguments depend on the CPU that starts it.)"""
-    left = list(ops)
-    while left:
-        name = left.pop(int(rng.random() * len(left)))
-        args = OPS[name].args(s)
-        if args:
-            return Start(cpu, name, _pick(rng, args))
+def touches(s: System, op: str, args: tuple[int, ...]) -> range | tuple[int, ...] | None:
+    """The pfns that starting ``op`` with ``args`` works on, for operations that name pages."""
+    if op in ("free_pages", "free_unref_page_list"):
+        return args
+    if op == "alloc_contig_range":
+        return range(args[0], args[0] + max(s.geo.max_order_nr_pages, s.geo.pageblock_nr_pages))
+    if op in ("offline_pages", "online_pages"):
+        return range(*s.geo.block_range(args[0]))
     return None
 
 
@@ -106,28 +123,63 @@ def cpu_groups(s: System, kinds: frozenset[str]) -> dict[str, list[int]]:
 SIMPLE: dict[str, type] = {"step": Step, "run": Run, "work": RunWork, "signal": Signal}
 
 
-def choose(s: System, rng: random.Random, swarm: Swarm) -> Action | None:
-    """A random enabled action within ``swarm``: a kind uniformly among those with an enabled
-    action, then a CPU, then (for ``start``) an operation and arguments. None when nothing in
-    the swarm is enabled."""
-    groups = cpu_groups(s, swarm.kinds)
-    while groups:
-        kind = _pick(rng, list(groups))
-        cpu = _pick(rng, groups[kind])
-        if kind == "start":
-            action = choose_start(s, rng, cpu, swarm.ops)
-            if action is None:
-                del groups[kind]
+class Chooser:
+    """One episode's random source, swarm and memory of recently touched pfns."""
+
+    def __init__(self, rng: random.Random, swarm: Swarm) -> None:
+        self.rng = rng
+        self.swarm = swarm
+        self.recent: deque[int] = deque(maxlen=RECENT)
+
+    def start(self, s: System, cpu: int) -> Start | None:
+        """A ``Start`` on idle ``cpu``: an operation drawn uniformly among the swarm's that have
+        enabled arguments, then its arguments (steered by recency); None when none has any.
+        (No operation's arguments depend on the CPU that starts it.)"""
+        rng = self.rng
+        left = list(self.swarm.ops)
+        while left:
+            name = left.pop(int(rng.random() * len(left)))
+            args = OPS[name].args(s)
+            if not args:
                 continue
-            return action
-        if kind == "cpu":
-            return CpuUp(cpu) if not s.cpus[cpu].online else CpuDown(cpu)
-        return SIMPLE[kind](cpu)
-    return None
+            if self.recent and rng.random() < RECENCY:
+                recent = set(self.recent)
+                near = [a for a in args if not recent.isdisjoint(touches(s, name, a) or ())]
+                args = near or args
+            chosen = _pick(rng, args)
+            if name in ("free_pages", "free_unref_page_list"):
+                self.recent.extend(chosen)
+            return Start(cpu, name, chosen)
+        return None
+
+    def observe(self, s: System) -> None:
+        """Remember the pfns the last action allocated."""
+        self.recent.extend(pfn for pfn, _order, _tid in s.alloc_log)
+
+    def __call__(self, s: System) -> Action | None:
+        """A random enabled action within the swarm: a kind uniformly among those with an
+        enabled action, then a CPU, then (for ``start``) an operation and arguments. None when
+        nothing in the swarm is enabled."""
+        self.observe(s)
+        rng = self.rng
+        groups = cpu_groups(s, self.swarm.kinds)
+        while groups:
+            kind = _pick(rng, list(groups))
+            cpu = _pick(rng, groups[kind])
+            if kind == "start":
+                action = self.start(s, cpu)
+                if action is None:
+                    del groups[kind]
+                    continue
+                return action
+            if kind == "cpu":
+                return CpuUp(cpu) if not s.cpus[cpu].online else CpuDown(cpu)
+            return SIMPLE[kind](cpu)
+        return None
 
 
 def support(s: System, swarm: Swarm) -> set[Action]:
-    """Every action ``choose`` can return in this state (for tests and documentation)."""
+    """Every action a ``Chooser`` with ``swarm`` can return in this state (for tests)."""
     out: set[Action] = set()
     for kind, cpus in cpu_groups(s, swarm.kinds).items():
         for cpu in cpus:

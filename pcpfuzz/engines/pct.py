@@ -2,10 +2,11 @@
 
 Each episode gives the CPUs distinct random priorities (all at least ``d``) and picks ``d - 1``
 priority change points among its ``k`` steps. At every step the highest-priority CPU that has
-something enabled runs one atomic step: its task's next step or its pending drain work (a coin
-decides when both can run), or, when idle, the start of an operation drawn from the episode's
-swarm. At the ``i``-th change point that CPU's priority drops to ``d - i``, below every initial
-one. A bug of depth ``d`` is then found in one episode with probability at least
+something enabled runs one atomic step: its pending drain work first (the kworker preempts the
+task as soon as IRQs are on), else its task's next step, else, when idle, the start of an
+operation drawn as the ``random`` engine draws one (swarm, recency). At the ``i``-th change
+point that CPU's priority drops to ``d - i``, below every initial one. For a given choice of
+operations, a bug of depth ``d`` is then hit in one episode with probability at least
 ``1 / (n * k^(d-1))`` on ``n`` CPUs; the campaign reports that bound. Signals and CPU hotplug
 are left to the ``random`` engine.
 """
@@ -16,7 +17,7 @@ import random
 
 from pcpfuzz.actions import Action, RunWork, Step
 from pcpfuzz.engines.base import Budget, Campaign, register
-from pcpfuzz.engines.choice import choose_start, draw_swarm
+from pcpfuzz.engines.choice import Chooser, draw_swarm
 from pcpfuzz.engines.native import run_campaign
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.profiles import Profile
@@ -27,31 +28,34 @@ DEPTH = 3
 drains, the free commits)."""
 
 
+STEPS = 200
+"""Preferred ``k``: the highest-priority CPU runs operation after operation, so a longer episode
+gives a change point more operation boundaries to land on (measured: ``benchmarks/``)."""
+
+
 def pct_bound(nr_cpus: int, steps: int, depth: int) -> float:
     """PCT's guarantee: the probability of hitting a given depth-``depth`` bug in one episode."""
     return 1.0 / (nr_cpus * steps ** (depth - 1))
 
 
-def _cpu_action(s: System, rng: random.Random, cpu: int, ops: tuple[str, ...]) -> Action | None:
+def _cpu_action(s: System, chooser: Chooser, cpu: int) -> Action | None:
     """What ``cpu`` does if scheduled now, or None when it has nothing enabled."""
     c = s.cpus[cpu]
     if not c.online:
         return None
     t = c.task
-    work = c.work_pending and (t is None or not t.irq_off)
+    if c.work_pending and (t is None or not t.irq_off):
+        return RunWork(cpu)
     if t is None:
-        return RunWork(cpu) if work and rng.random() < 0.5 else choose_start(s, rng, cpu, ops)
-    if t.runnable(s):
-        return RunWork(cpu) if work and rng.random() < 0.5 else Step(cpu)
-    return RunWork(cpu) if work else None
+        return chooser.start(s, cpu)
+    return Step(cpu) if t.runnable(s) else None
 
 
 class _Schedule:
     """One episode's PCT schedule: CPU priorities and the pending change points."""
 
     def __init__(self, s: System, rng: random.Random, steps: int, depth: int) -> None:
-        self.rng = rng
-        self.ops = draw_swarm(rng, s.profile).ops
+        self.chooser = Chooser(rng, draw_swarm(rng, s.profile))
         self.prio = list(range(depth, depth + len(s.cpus)))
         rng.shuffle(self.prio)
         self.changes = sorted(rng.sample(range(steps), min(depth - 1, steps)), reverse=True)
@@ -61,10 +65,11 @@ class _Schedule:
 
     def __call__(self, s: System) -> Action | None:
         """The highest-priority CPU's action; at a change point, that CPU is then demoted."""
+        self.chooser.observe(s)
         step = self.step
         self.step += 1
         for cpu in sorted(range(len(self.prio)), key=self.prio.__getitem__, reverse=True):
-            action = _cpu_action(s, self.rng, cpu, self.ops)
+            action = _cpu_action(s, self.chooser, cpu)
             if action is not None:
                 if self.changes and self.changes[-1] == step:
                     self.changes.pop()
@@ -74,7 +79,7 @@ class _Schedule:
         return None
 
 
-@register("pct")
+@register("pct", steps=STEPS)
 def pct_engine(
     profile: Profile, geometry: Geometry, seed: int, budget: Budget, depth: int = DEPTH
 ) -> Campaign:
