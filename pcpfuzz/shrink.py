@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 
@@ -34,13 +35,14 @@ from pcpfuzz.ops import OPS
 from pcpfuzz.profiles import Profile
 from pcpfuzz.system import System
 from pcpfuzz.trace import END, execute
+from pcpfuzz.violation import Violation
 
 Trace = tuple[Action, ...]
 Candidate = tuple[tuple[int, Action], ...]
 """Actions with the index of the action of the best trace they come from (-1: none)."""
 KIND_RANK = {kind: i for i, kind in enumerate(("start", "run", "step", "work", "signal"))}
 OP_RANK = {name: i for i, name in enumerate(OPS)}
-SUBSTITUTES = 3
+SUBSTITUTES = 2
 """How many argument tuples of each simpler operation the substitution pass tries."""
 SIMPLER = {
     "alloc_contig_range": "alloc_pages",
@@ -48,7 +50,11 @@ SIMPLER = {
     "drain_all_pages": "drain_local_pages",
 }
 """The simpler form of an operation, which the substitution pass tries in its place."""
-MISSES = 150
+ROTATIONS = 4
+"""How many of a substituted task's blocks its new first block may stand for."""
+PAIRS_UP_TO = 12
+"""The longest trace on which every pair of structural edits is tried."""
+MISSES = 80
 """Random edit combinations in a row that fail before the local search gives up."""
 
 
@@ -161,6 +167,7 @@ class _Replay(System):
         """New tid -> (tid in the best trace, rotation)."""
         self.matched: dict[int, int] = {}
         self.applied: list[Applied] = []
+        self.violation: Violation | None = None
 
     def apply(self, action: Action) -> None:
         origin = self.origins[self.next]
@@ -216,6 +223,7 @@ class _Oracle:
         self.at_rest = failure.at == END
         self.deadline = deadline
         self.best: Trace = ()
+        self.violation = failure.violation
         self.done: tuple[Applied, ...] = ()
         self.ref = _Reference((), {})
         self.seen: dict[tuple, Candidate | None] = {}
@@ -238,15 +246,18 @@ class _Oracle:
         actions = [a for _, a in candidate]
         if self.at_rest:
             out = execute(self.profile, self.geometry, actions, system=s)
+            s.violation = out.violation
             return s if out.invariant == self.invariant else None
         for action in actions:
             s.apply(action)
             found = check(s)
             if found:
+                s.violation = found[0]
                 return s if found[0].invariant == self.invariant else None
         return None
 
     def _adopt(self, s: _Replay) -> None:
+        self.violation = s.violation
         self.best = tuple(a.action for a in s.applied)
         self.done = tuple(s.applied)
         self.ref = _Reference.of(s.applied)
@@ -351,17 +362,20 @@ def _prefix_system(o: _Oracle, i: int) -> System:
     return s
 
 
-def _freed_last_first(o: _Oracle, tid: int | None) -> list[int]:
-    """Indexes into the blocks task ``tid`` allocated, those freed latest first (a race is
-    usually on the last page freed), then those never freed."""
+def _stand_ins(o: _Oracle, tid: int | None) -> list[int]:
+    """Indexes into the blocks task ``tid`` allocated, for its replacement's first block to
+    stand for: those the violation names first, then those freed latest (a race is usually
+    on the last page freed); the first ``ROTATIONS``."""
     blocks = [pfn for pfn, _order in o.ref.allocs.get(tid, ())] if tid is not None else []
+    named = {int(n) for n in re.findall(r"pfn (\d+)", o.violation.message)}
     when = {pfn: -1 for pfn in blocks}
     for i, a in enumerate(o.best):
         if isinstance(a, Start):
             for pfn in touches_freed(a):
                 if pfn in when:
                     when[pfn] = i
-    return sorted(range(len(blocks)), key=lambda k: -when[blocks[k]]) or [0]
+    order = sorted(range(len(blocks)), key=lambda k: (blocks[k] not in named, -when[blocks[k]]))
+    return order[:ROTATIONS] or [0]
 
 
 def _moves(o: _Oracle, cand: Candidate) -> list[Candidate]:
@@ -383,15 +397,15 @@ def _moves(o: _Oracle, cand: Candidate) -> list[Candidate]:
 def _simpler_ops(o: _Oracle) -> None:
     """Replace each ``Start`` of an operation that has a simpler form (``SIMPLER``) by that
     form, with the few enabled arguments closest to the original ones. When the original task
-    allocated several blocks, the new task's first block may stand for any of them (the one
-    freed last first); and as the simpler form leaves other per-CPU state behind, it is also
+    allocated several blocks, the new task's first block may stand for some of them
+    (``_stand_ins``); and as the simpler form leaves other per-CPU state behind, it is also
     tried with one task moved to another CPU."""
     i = 0
     while i < len(o.best) and not o.expired():
         a = o.best[i]
         if isinstance(a, Start) and a.op in SIMPLER:
             name = SIMPLER[a.op]
-            shifts = _freed_last_first(o, o.ref.tasks[i])
+            shifts = _stand_ins(o, o.ref.tasks[i])
             for args in closest_args(OPS[name].args(_prefix_system(o, i)), a.args)[:SUBSTITUTES]:
                 c = o.candidate()
                 cand = c[:i] + ((i, Start(a.cpu, name, args)),) + c[i + 1 :]
@@ -437,31 +451,65 @@ def _smaller_args(o: _Oracle) -> None:
         i += 1
 
 
+Edit = Callable[[list[tuple[int, Action]]], list[tuple[int, Action]]]
+
+
+def _edits(o: _Oracle) -> list[Edit]:
+    """The structural edits of the best trace: drop a task (its start, steps and runs), drop an
+    action, move a task to another CPU. Each maps a candidate (a list of (origin, action)) to
+    another; they compose."""
+    tasks = list(dict.fromkeys(a.task for a in o.done if a.task is not None))
+    task_of = [a.task for a in o.done]
+    out: list[Edit] = []
+    for tid in tasks:
+        out.append(lambda c, tid=tid: [x for x in c if task_of[x[0]] != tid])
+    for i in range(len(o.best)):
+        out.append(lambda c, i=i: [x for x in c if x[0] != i])
+    for tid in tasks:
+        cpu = next(a.action.cpu for a in o.done if a.task == tid)
+        for other in range(o.geometry.nr_cpus):
+            if other != cpu:
+                out.append(
+                    lambda c, tid=tid, other=other: [
+                        (j, attrs.evolve(a, cpu=other)) if task_of[j] == tid else (j, a)
+                        for j, a in c
+                    ]
+                )
+    return out
+
+
+def _edit_pairs(o: _Oracle) -> None:
+    """Every pair of structural edits, on traces short enough (``PAIRS_UP_TO``): a shorter race
+    often needs a task on the other CPU and another task gone at once, which no single edit
+    gives."""
+    if len(o.best) > PAIRS_UP_TO:
+        return
+    edits = _edits(o)
+    best = o.best
+    for i, first in enumerate(edits):
+        for second in edits[i + 1 :]:
+            if o.expired() or o.best is not best:
+                return
+            o.improves(tuple(second(first(list(o.candidate())))))
+
+
 def _mutant(o: _Oracle, rng: random.Random) -> Candidate:
-    """The best trace with one to three random edits: drop an action, drop a task (its start,
-    steps and runs), move a task to another CPU, move an action elsewhere in the trace."""
+    """The best trace with one to three random edits: the structural ones, or an action moved
+    elsewhere in the trace."""
+    edits = _edits(o)
     c = list(o.candidate())
     for _ in range(rng.randint(1, 3)):
         if not c:
             break
-        edit = rng.randrange(4)
-        i = rng.randrange(len(c))
-        tid = o.done[c[i][0]].task
-        if edit == 0:
-            del c[i]
-        elif edit == 1:
-            c = [x for x in c if o.done[x[0]].task != tid or tid is None]
-        elif edit == 2 and tid is not None:
-            cpu = rng.randrange(o.geometry.nr_cpus)
-            c = [(j, attrs.evolve(a, cpu=cpu)) if o.done[j].task == tid else (j, a) for j, a in c]
-        elif edit == 3:
-            c.insert(rng.randrange(len(c)), c.pop(i))
+        if rng.random() < 0.25:
+            c.insert(rng.randrange(len(c)), c.pop(rng.randrange(len(c))))
+        else:
+            c = rng.choice(edits)(c)
     return tuple(c)
 
 
 def _local_search(o: _Oracle) -> None:
-    """Random combinations of edits that no single pass tries (a shorter race often needs a
-    task on the other CPU and two actions gone at once), until ``MISSES`` in a row fail."""
+    """Random combinations of edits, until ``MISSES`` in a row fail."""
     rng = random.Random(len(o.best))
     misses = 0
     while misses < MISSES and not o.expired():
@@ -473,27 +521,32 @@ PASSES = (
     _drop_each,
     _steps_to_runs,
     _simpler_ops,
-    _local_search,
+    _edit_pairs,
     _lower_cpus,
     _smaller_args,
 )
+"""The systematic passes, run to a fixpoint before the random local search is tried."""
 
 
 def shrink(failure: Failure, deadline: float | None = None) -> Failure:
     """The simplest trace found that breaks ``failure``'s invariant: ddmin over the actions
     (cut after the failing one), then passes that drop tasks and actions, replace ``Step`` runs by
     ``Run``, substitute simpler operations, move actions to lower CPUs and lower the
-    arguments, repeated until none helps or the ``time.monotonic()`` ``deadline`` passes."""
+    arguments, then random combinations of edits, repeated until none helps or the
+    ``time.monotonic()`` ``deadline`` passes."""
     o = _Oracle(failure, deadline)
     if not o.start(failure.actions if failure.at < 0 else failure.actions[: failure.at + 1]):
         return failure
+    _steps_to_runs(o)
     ddmin(o.candidate(), o.fails)
     while not o.expired():
         before = o.best
         for simplify in PASSES:
             simplify(o)
         if o.best == before:
-            break
+            _local_search(o)
+            if o.best == before:
+                break
         ddmin(o.candidate(), o.fails)
     out = execute(o.profile, o.geometry, o.best)
     return Failure(o.profile, o.geometry, o.best, out.violation, out.at)

@@ -61,7 +61,8 @@ def run_campaign(
     *,
     bound: float | None = None,
 ) -> Campaign:
-    """Episodes until the budget ends or one fails; the failure is shrunk before returning."""
+    """Episodes until the budget ends or one fails; the failure is shrunk (for at most as long
+    again as the budget's seconds) before returning."""
     began = time.perf_counter()
     deadline = began + budget.seconds
     examples = model_steps = 0
@@ -88,7 +89,7 @@ def run_campaign(
     }
     if failure is None:
         return Campaign(seconds=found_after, **common)
-    shrunk = shrink(failure)
+    shrunk = shrink(failure, deadline=time.monotonic() + budget.seconds)
     return Campaign(
         seconds=time.perf_counter() - began,
         failure=shrunk,
