@@ -1,0 +1,88 @@
+"""The native engines (random walk, PCT): they find the §15.1 race on v5.9-nofix, shrink it to a
+short trace that replays to the same invariant, find nothing on v5.11, and are deterministic.
+
+Budgets are counted in examples, not seconds, so that results do not depend on the machine.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+import pcpfuzz.engines.pct  # noqa: F401  (registers "pct")
+import pcpfuzz.engines.random_walk  # noqa: F401  (registers "random")
+from pcpfuzz.engines.base import ENGINES, EPISODE_STEPS, Budget
+from pcpfuzz.engines.choice import Chooser, full_swarm, support
+from pcpfuzz.engines.pct import DEPTH, pct_bound
+from pcpfuzz.geometry import Geometry
+from pcpfuzz.ladder import geometry_for
+from pcpfuzz.profiles import PROFILES, get_profile
+from pcpfuzz.system import System
+from pcpfuzz.trace import execute
+
+NATIVE = ("random", "pct")
+RACE = {"ISO-PCP", "OFFLINE-TERM"}
+"""The §15.1 race shows as a page on a drained pcplist, or as an offline that cannot finish."""
+
+
+def _budget(engine: str, examples: int) -> Budget:
+    return Budget(max_examples=examples, seconds=600.0, steps=EPISODE_STEPS[engine])
+
+
+@pytest.mark.parametrize("engine", NATIVE)
+def test_finds_the_race_on_v59_nofix_and_shrinks_it(engine: str) -> None:
+    profile = get_profile("v5.9-nofix")
+    c = ENGINES[engine](profile, Geometry(), 1, _budget(engine, 2000))
+    assert c.failure is not None, f"{engine} found nothing in {c.examples} examples"
+    f = c.failure
+    assert f.violation.invariant in RACE
+    assert len(f.actions) <= 8 < c.original_length
+    replay = execute(profile, Geometry(), f.actions)
+    assert (replay.invariant, replay.at) == (f.violation.invariant, f.at)
+    assert c.found_after is not None and c.shrink_seconds is not None
+    assert c.events.get("free committed with a stale migratetype", 0) >= 1
+
+
+@pytest.mark.parametrize("engine", NATIVE)
+def test_finds_nothing_on_v511(engine: str) -> None:
+    c = ENGINES[engine](get_profile("v5.11"), Geometry(), 3, _budget(engine, 30))
+    assert c.failure is None, c.failure and c.failure.violation
+    assert c.examples == 30
+    assert c.model_steps > 30 * 10
+
+
+@pytest.mark.parametrize("engine", NATIVE)
+def test_same_seed_same_trace(engine: str) -> None:
+    profile = get_profile("v5.8-online-nopcpupdate")
+    geometry = geometry_for(profile.name)
+    runs = [ENGINES[engine](profile, geometry, 5, _budget(engine, 200)) for _ in range(2)]
+    a, b = (r.failure for r in runs)
+    assert a is not None and b is not None
+    assert a.actions == b.actions and a.violation == b.violation
+    assert runs[0].examples == runs[1].examples
+    assert runs[0].model_steps == runs[1].model_steps
+
+
+def test_pct_reports_its_bound() -> None:
+    geometry = Geometry()
+    c = ENGINES["pct"](get_profile("v5.11"), geometry, 0, _budget("pct", 2))
+    k = EPISODE_STEPS["pct"]
+    assert c.bound == pct_bound(geometry.nr_cpus, k, DEPTH) == 1 / (2 * k ** (DEPTH - 1))
+
+
+@pytest.mark.parametrize("profile", ["v5.9-nofix", "v5.10", "v5.11"])
+def test_chooser_draws_exactly_the_enabled_actions(profile: str) -> None:
+    """With every operation and kind on, the chooser's support is ``System.enabled()``, and
+    each action it draws is enabled (``apply`` would raise otherwise)."""
+    p = PROFILES[profile]
+    swarm = full_swarm(p)
+    for seed in range(3):
+        s = System(p, Geometry())
+        choose = Chooser(random.Random(seed), swarm)
+        for _ in range(80):
+            assert support(s, swarm) == set(s.enabled())
+            action = choose(s)
+            if action is None:
+                break
+            s.apply(action)
