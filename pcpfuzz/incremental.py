@@ -77,13 +77,20 @@ def _free_copy(v: tuple, prev: tuple | None) -> tuple:
 
 
 def _pcp_view(s: System) -> tuple:
-    return ([p.lists for p in s.pcp], [(p.count, p.high, p.batch) for p in s.pcp], s.cached_mt)
+    return ([p.lists for p in s.pcp], [p.count for p in s.pcp])
 
 
-def _pcp_copy(v: tuple, prev: tuple | None) -> tuple:
-    lists, numbers, cached_mt = v
-    copied = [[lst[:] for lst in by_mt] for by_mt in lists]
-    return (copied, numbers, _same_or_copy(cached_mt, prev and prev[2]))
+def _pcp_copy(v: tuple, _prev: tuple | None) -> tuple:
+    lists, counts = v
+    return ([[lst[:] for lst in by_mt] for by_mt in lists], counts)
+
+
+def _cached_view(s: System) -> tuple:
+    return (s.cached_mt,)
+
+
+def _cached_copy(v: tuple, _prev: tuple | None) -> tuple:
+    return (v[0][:],)
 
 
 def _alloc_view(s: System) -> tuple:
@@ -119,12 +126,14 @@ def _zone_view(s: System) -> tuple:
 PARTS: dict[str, Part] = {
     "free": Part(_free_view, _free_copy),
     "pcp": Part(_pcp_view, _pcp_copy),
+    "cached": Part(_cached_view, _cached_copy),
     "alloc": Part(_alloc_view, _alloc_copy),
     "pages": Part(_pages_view, _pages_copy),
     "zone": Part(_zone_view, lambda v, _prev: v),
 }
-"""``free``: buddy free lists, PageBuddy order and type, free counters. ``pcp``: pcplists,
-count/high/batch, cached migratetypes. ``alloc``: in-flight blocks and allocated blocks (a
+"""``free``: buddy free lists, PageBuddy order and type, free counters. ``pcp``: pcplists and
+their counts (not high/batch: no ruled invariant reads them). ``cached``: the migratetype each
+page cached when it was freed or allocated. ``alloc``: in-flight blocks and allocated blocks (a
 block's order is fixed when it is allocated; a new allocation is a new ``AllocBlock``, so the
 copy keeps the block objects). ``pages``: present pages, pageblock types, online blocks.
 ``zone``: isolation passes, nr_isolate_pageblock, managed/present pages, the hotplug lock."""
@@ -284,7 +293,7 @@ def buddy_holds(s: System, d: Delta) -> bool:
     if d.pages_changed(0):
         return False
     return (not d.changed("free") or _free_lists_ok(s)) and (
-        not d.changed("pcp") or _pcp_lists_ok(s)
+        not (d.changed("pcp") or d.changed("cached")) or _pcp_lists_ok(s)
     )
 
 
@@ -353,12 +362,12 @@ def _rule(*reads: str, holds: Callable[[System, Delta], bool] | None = None) -> 
 
 RULES: dict[str, Rule] = {
     "CONSERVE": _rule("free", "pcp", "alloc", "pages", holds=conserve_holds),
-    "BUDDY": _rule("free", "pcp", "pages", holds=buddy_holds),
+    "BUDDY": _rule("free", "pcp", "cached", "pages", holds=buddy_holds),
     "MERGE-MAX": _rule("free", holds=merge_max_holds),
     "FL-TYPE": _rule("free", "pages", "zone", holds=fl_type_holds),
     "FREECOUNT": _rule("free", "zone", holds=freecount_holds),
     "ISO-COUNT": _rule("pages", "zone", holds=iso_count_holds),
-    "NO-ISO-ON-PCP-TYPE": _rule("pcp"),
+    "NO-ISO-ON-PCP-TYPE": _rule("pcp", "cached"),
     "MANAGED": _rule("pages", "zone"),
 }
 
@@ -367,15 +376,17 @@ RULES: dict[str, Rule] = {
 
 
 class _Memo:
-    """One system's invariants (name, full check, rule or None), the copies of its parts and
-    the last verdict of each ruled invariant."""
+    """One system's invariants (name, full check, rule or None), the copies of its parts, the
+    last verdict of each ruled invariant, and whether all those verdicts are clean."""
 
-    __slots__ = ("checks", "copies", "verdicts")
+    __slots__ = ("checks", "always", "copies", "verdicts", "clean")
 
     def __init__(self, invariants: Iterable[Invariant]) -> None:
         self.checks = [(inv.name, inv.check, RULES.get(inv.name)) for inv in invariants]
+        self.always = [full for _name, full, rule in self.checks if rule is None]
         self.copies: dict[str, Any] = {}
         self.verdicts: dict[str, list[Violation]] = {}
+        self.clean = False
 
 
 _MEMOS: weakref.WeakKeyDictionary[System, _Memo] = weakref.WeakKeyDictionary()
@@ -403,9 +414,19 @@ def incremental_check(
     if memo is None:
         memo = _MEMOS[s] = _Memo(applicable(s.profile))
     old = _refresh(s, memo)
+    if not old and memo.clean:
+        # Nothing a ruled invariant reads changed, and all of them held: only the others run
+        # (in order; the ruled ones would add nothing).
+        out: list[Violation] = []
+        for full in memo.always:
+            verdict = full(s)
+            if verdict:
+                out += verdict
+        return out
     verdicts = memo.verdicts
     delta = None
-    out: list[Violation] = []
+    out = []
+    clean = True
     for name, full, rule in memo.checks:
         if rule is None:
             verdict = full(s)
@@ -419,6 +440,8 @@ def incremental_check(
                 else:
                     verdict = full(s)
                 verdicts[name] = verdict
+            clean = clean and not verdict
         if verdict:
             out += verdict
+    memo.clean = clean
     return out
