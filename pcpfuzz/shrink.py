@@ -30,7 +30,8 @@ import attrs
 from pcpfuzz.actions import ACTION_KIND, Action, Run, Start, Step
 from pcpfuzz.engines.base import Failure
 from pcpfuzz.geometry import Geometry
-from pcpfuzz.invariants import check
+from pcpfuzz.invariants import INVARIANTS, check
+from pcpfuzz.liveness import finish
 from pcpfuzz.ops import OPS
 from pcpfuzz.profiles import Profile
 from pcpfuzz.system import System
@@ -221,6 +222,8 @@ class _Oracle:
         self.geometry = failure.geometry
         self.invariant = failure.violation.invariant
         self.at_rest = failure.at == END
+        self.target = next((i.check for i in INVARIANTS if i.name == self.invariant), None)
+        """The target's own check, or None (OFFLINE-TERM: only ``finish`` tells)."""
         self.deadline = deadline
         self.best: Trace = ()
         self.violation = failure.violation
@@ -237,13 +240,21 @@ class _Oracle:
         return tuple(enumerate(self.best))
 
     def _replay(self, candidate: Candidate, rotate: Rotation) -> _Replay | None:
-        """The replay of ``candidate``, if it breaks the target invariant. When the failure
-        showed during the actions, a candidate must fail during its actions too, and is not
-        brought to rest (``finish`` costs more than the actions)."""
+        """The replay of ``candidate``, if it breaks the target invariant first. When the
+        failure showed during the actions, a candidate must fail during its actions too, and is
+        not brought to rest (``finish`` costs more than the actions).
+
+        Most candidates do not fail, so each is first replayed checking the target invariant
+        alone (the model's state does not depend on the checks); only one that breaks it is
+        replayed again with every check, to confirm that nothing else broke first."""
         self.replays += 1
         origins = [i for i, _ in candidate]
-        s = _Replay(self.profile, self.geometry, origins, self.ref, rotate)
         actions = [a for _, a in candidate]
+        if not self._may_fail(
+            _Replay(self.profile, self.geometry, origins, self.ref, rotate), actions
+        ):
+            return None
+        s = _Replay(self.profile, self.geometry, origins, self.ref, rotate)
         if self.at_rest:
             out = execute(self.profile, self.geometry, actions, system=s)
             s.violation = out.violation
@@ -255,6 +266,19 @@ class _Oracle:
                 s.violation = found[0]
                 return s if found[0].invariant == self.invariant else None
         return None
+
+    def _may_fail(self, s: _Replay, actions: Sequence[Action]) -> bool:
+        """Whether the target invariant breaks at some point of ``actions`` (or at rest)."""
+        if self.target is None:
+            return True
+        for action in actions:
+            s.apply(action)
+            if not self.at_rest and self.target(s):
+                return True
+        if not self.at_rest:
+            return False
+        found = finish(s) or check(s, full=True)
+        return any(v.invariant == self.invariant for v in found)
 
     def _adopt(self, s: _Replay) -> None:
         self.violation = s.violation
@@ -298,21 +322,18 @@ class _Oracle:
 
 def ddmin(items: tuple, fails: Callable[[tuple], tuple | None]) -> tuple:
     """Zeller's delta debugging: a 1-minimal failing sub-sequence of ``items``. ``fails``
-    returns the failing sequence to continue from (the candidate or a repaired one), or None."""
+    returns the failing sequence to continue from (the candidate or a repaired one), or None.
+    Only complements are tried: a trace's failure needs its setup, so a chunk alone almost
+    never fails, and 1-minimality needs only the complements."""
     n = 2
     while len(items) >= 2:
         size = -(-len(items) // n)
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
         for i in range(len(chunks)):
-            kept = fails(chunks[i])
+            kept = fails(tuple(itertools.chain.from_iterable(chunks[:i] + chunks[i + 1 :])))
             if kept is not None:
-                items, n = kept, 2
+                items, n = kept, max(n - 1, 2)
                 break
-            if len(chunks) > 2:
-                kept = fails(tuple(itertools.chain.from_iterable(chunks[:i] + chunks[i + 1 :])))
-                if kept is not None:
-                    items, n = kept, max(n - 1, 2)
-                    break
         else:
             if n >= len(items):
                 break
