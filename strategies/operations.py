@@ -1,0 +1,127 @@
+"""Arguments of the model's operations (``pcpfuzz.ops``), as the kernel requires them.
+
+The geometry-level strategies (orders, migratetypes, MAX_ORDER- and pageblock-aligned contig
+ranges, memory blocks, sysctl values) know nothing of the state. ``arguments(op, system)``
+combines them with the state so that every draw is an argument tuple the op accepts right now
+(one of ``op.args(system)``): a driver chooses among enabled arguments and never rejects one,
+with one stable choice (``strategies.choice``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from hypothesis import strategies as st
+
+from pcpfuzz.constants import MT
+from pcpfuzz.geometry import Geometry
+from pcpfuzz.ops import ALLOC_TYPES, FRACTION_VALUES, get_op
+from pcpfuzz.system import System
+from strategies.choice import one_of_list, stable_choice
+
+
+@lru_cache(maxsize=32)
+def _orders(max_order: int) -> st.SearchStrategy[int]:
+    return st.sampled_from((0,) * max_order + tuple(range(max_order)))
+
+
+def orders(geo: Geometry) -> st.SearchStrategy[int]:
+    """An allocation order, ``0 .. MAX_ORDER - 1``, order 0 (the pcplist path) at least half
+    of the time, as in a real kernel; shrinks to order 0."""
+    return _orders(geo.max_order)
+
+
+_OTHER_TYPES = tuple(int(mt) for mt in ALLOC_TYPES if mt != MT.MOVABLE)
+_MIGRATETYPES = st.sampled_from((int(MT.MOVABLE),) * len(_OTHER_TYPES) + _OTHER_TYPES)
+
+
+def migratetypes() -> st.SearchStrategy[int]:
+    """A migratetype an allocation asks for: MOVABLE (user memory, which offline can migrate)
+    half of the time, else UNMOVABLE or RECLAIMABLE; shrinks to MOVABLE."""
+    return _MIGRATETYPES
+
+
+@lru_cache(maxsize=32)
+def _alloc_arguments(max_order: int) -> st.SearchStrategy[tuple[int, ...]]:
+    return st.tuples(_orders(max_order), _MIGRATETYPES)
+
+
+def contig_alignment(geo: Geometry) -> int:
+    """``alloc_contig_range`` ranges start and end on ``max(MAX_ORDER_NR_PAGES,
+    pageblock_nr_pages)`` boundaries (spec §12, §16 "Alignment")."""
+    return max(geo.max_order_nr_pages, geo.pageblock_nr_pages)
+
+
+def contig_starts(geo: Geometry) -> tuple[int, ...]:
+    """Every aligned start of a one-unit ``alloc_contig_range`` range in the zone."""
+    return tuple(range(0, geo.nr_pages, contig_alignment(geo)))
+
+
+def contig_ranges(geo: Geometry) -> st.SearchStrategy[tuple[int, int]]:
+    """An aligned ``[start, end)`` pfn range of one alignment unit."""
+    align = contig_alignment(geo)
+    return st.sampled_from(contig_starts(geo)).map(lambda pfn: (pfn, pfn + align))
+
+
+def memory_blocks(geo: Geometry) -> st.SearchStrategy[int]:
+    """A memory block index (the unit of online and offline)."""
+    return st.integers(0, geo.nr_blocks - 1)
+
+
+def fractions() -> st.SearchStrategy[int]:
+    """A value written to ``vm.percpu_pagelist_fraction``, including a rejected one (7)."""
+    return st.sampled_from(FRACTION_VALUES)
+
+
+def hot_pfn(s: System) -> int | None:
+    """The page where the action is: the newest free in flight, else the newest allocation."""
+    for pages in (s.inflight, s.allocated):
+        if pages:
+            return next(reversed(pages))
+    return None
+
+
+def _with_hot(options: tuple[tuple[int, ...], ...], hot: tuple[int, ...] | None):
+    """``options`` with the hot one first and weighted as all the others together."""
+    return options if hot is None else (hot,) * len(options) + options
+
+
+def _domain(op: str, s: System) -> tuple[tuple[int, ...], ...] | None:
+    """Every argument tuple ``op`` can take in the geometry (isolation and hotplug ranges
+    covering the hot page first, half of the weight); None when it depends on the state."""
+    geo = s.geo
+    hot = hot_pfn(s)
+    match op:
+        case "drain_local_pages" | "get_hwpoison_page":
+            return ((),)
+        case "drain_all_pages":
+            return ((1,), (0,))
+        case "percpu_pagelist_fraction":
+            return tuple((v,) for v in FRACTION_VALUES)
+        case "alloc_contig_range":
+            align = contig_alignment(geo)
+            starts = tuple((pfn,) for pfn in contig_starts(geo))
+            return _with_hot(starts, None if hot is None else (hot - hot % align,))
+        case "offline_pages":
+            blocks = tuple((b,) for b in range(geo.nr_blocks))
+            return _with_hot(blocks, None if hot is None else (hot // geo.block_pages,))
+        case "online_pages":
+            return tuple((b,) for b in range(geo.nr_blocks))
+    return None
+
+
+def arguments(op: str, s: System) -> st.SearchStrategy[tuple[int, ...]]:
+    """An argument tuple of ``op`` that is enabled in ``s``; ``op.args(s)`` must not be empty.
+
+    Allocations draw an order and a type (each shrinks on its own); ops whose arguments come
+    from the geometry choose stably among the enabled ones, offline and ``alloc_contig_range``
+    half of the time the range of the page where the action is (``hot_pfn``: races happen
+    where the CPUs' work overlaps); free lists, whose arguments are runs of pool pages, draw
+    from the enabled list."""
+    if op == "alloc_pages":
+        return _alloc_arguments(s.geo.max_order)
+    enabled = get_op(op).args(s)
+    domain = _domain(op, s)
+    if domain is None:
+        return one_of_list(enabled)
+    return stable_choice(domain, set(enabled).__contains__)
