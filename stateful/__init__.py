@@ -1,0 +1,2 @@
+"""The property suite: the Hypothesis state machine over ``System.apply``, its settings profiles
+and a programmatic runner."""

@@ -1,0 +1,113 @@
+"""The kinds of action the state machine chooses among, their weights, and which are enabled.
+
+A step makes one choice, a (kind, CPU) pair, then draws the arguments of a start. Every kind
+stays available in every example, so the ingredients of a race (a free, an isolation, the
+scheduling that interleaves them) meet in every example; the weights decide how often.
+"""
+
+from __future__ import annotations
+
+from pcpfuzz.actions import Action, CpuDown, CpuUp, Run, RunWork, Signal, Step
+from pcpfuzz.ops import OPS
+from pcpfuzz.system import System
+
+START_OPS: dict[str, str] = {
+    "alloc": "alloc_pages",
+    "free": "free_pages",
+    "free_list": "free_unref_page_list",
+    "drain_local": "drain_local_pages",
+    "drain_all": "drain_all_pages",
+    "fraction": "percpu_pagelist_fraction",
+    "contig": "alloc_contig_range",
+    "pcp_disable": "get_hwpoison_page",
+    "offline": "offline_pages",
+    "online": "online_pages",
+}
+"""Kinds that start an operation on an idle CPU, and the operation (``pcpfuzz.ops``)."""
+
+CPU_ACTIONS: dict[str, type[Action]] = {
+    "step": Step,
+    "run": Run,
+    "work": RunWork,
+    "signal": Signal,
+    "cpu_down": CpuDown,
+    "cpu_up": CpuUp,
+}
+"""Kinds that act on one CPU: the scheduling choices, signals and CPU hotplug."""
+
+WEIGHTS: dict[str, int] = {
+    "run": 5,
+    "step": 3,
+    "work": 3,
+    "alloc": 3,
+    "free": 4,
+    "free_list": 1,
+    "offline": 3,
+    "contig": 1,
+    "pcp_disable": 1,
+    "online": 2,
+    "drain_local": 1,
+    "drain_all": 1,
+    "fraction": 1,
+    "signal": 1,
+    "cpu_down": 1,
+    "cpu_up": 1,
+}
+"""Relative weights (they sum to 32). Scheduling dominates, as each operation needs several
+steps; the race's ingredients (alloc, free, offline) come next. The order is the shrinking
+order: a shrunk example prefers kinds listed first."""
+
+WEIGHTED_KINDS: tuple[str, ...] = tuple(k for k, w in WEIGHTS.items() for _ in range(w))
+CPU_SLOTS = 8
+"""CPU slots per kind in a choice (32 x 8 = 256 choices, all drawn uniformly by Hypothesis).
+A slot names CPU ``slot % nr_cpus``, or for scheduling kinds goes through the example's
+``schedule``; a CPU no slot names is reached when the chosen pair cannot act (``pick_choice``)."""
+CHOICES: tuple[tuple[str, int], ...] = tuple(
+    (kind, slot) for kind in WEIGHTED_KINDS for slot in range(CPU_SLOTS)
+)
+"""Every (kind, CPU slot) pair a step can choose, each kind repeated by its weight."""
+SCHEDULING = frozenset(("step", "run"))
+"""Kinds that advance a CPU's task: the ones a slow CPU gets fewer of."""
+
+
+def schedule(nr_cpus: int, slow: int | None) -> tuple[int, ...]:
+    """The CPU of each slot for scheduling kinds: round robin, or, with a ``slow`` CPU, one
+    slot for it and the others round robin over the other CPUs (a task that is slow or
+    preempted is how the races of spec §15.1 open)."""
+    if slow is None or nr_cpus < 2:
+        return tuple(slot % nr_cpus for slot in range(CPU_SLOTS))
+    others = [c for c in range(nr_cpus) if c != slow]
+    return (slow, *(others[i % len(others)] for i in range(CPU_SLOTS - 1)))
+
+
+def enabled_kinds(s: System) -> dict[str, list[int]]:
+    """Each kind enabled in ``s``, with the CPUs that can take it (``System.why_not`` decides
+    for CPU actions; a start kind needs an idle online CPU and enabled arguments)."""
+    out: dict[str, list[int]] = {}
+    cpus = range(len(s.cpus))
+    for kind, cls in CPU_ACTIONS.items():
+        able = [i for i in cpus if s.why_not(cls(i)) is None]
+        if able:
+            out[kind] = able
+    idle = [i for i in cpus if s.cpus[i].online and s.cpus[i].task is None]
+    if idle:
+        for kind, name in START_OPS.items():
+            op = OPS[name]
+            if op.available(s.profile) and op.args(s):
+                out[kind] = idle
+    return out
+
+
+def pick_choice(
+    index: int, enabled: dict[str, list[int]], nr_cpus: int, sched: tuple[int, ...]
+) -> tuple[str, int]:
+    """``CHOICES[index]`` (its slot through ``sched`` for scheduling kinds) when that kind is
+    enabled on that CPU, else the enabled pairs (kinds repeated by weight) at ``index`` modulo
+    their number: one stable choice, whose weight, when it cannot act, spreads evenly over
+    what can (see ``strategies.choice``)."""
+    kind, slot = CHOICES[index]
+    cpu = sched[slot] if kind in SCHEDULING else slot % nr_cpus
+    if cpu in enabled.get(kind, ()):
+        return kind, cpu
+    pairs = [(k, c) for k in WEIGHTED_KINDS for c in enabled.get(k, ())]
+    return pairs[index % len(pairs)]

@@ -1,0 +1,229 @@
+"""The Hypothesis state machine over ``System.apply``, parametrised by profile and geometry.
+
+One rule, ``act``, draws an action kind (``stateful.kinds``: alloc, free, free of a page list,
+drain_local, drain_all, the fraction sysctl, ``alloc_contig_range``, the hwpoison
+``zone_pcp_disable`` user, offline, online, CPU down/up, and the scheduling choices: step or run
+a CPU, run its drain work, signal an offline), then a CPU and arguments among those enabled, and
+applies the action. A single rule keeps Hypothesis's per-rule swarm testing from separating the
+ingredients of a race, and drawing among enabled choices means no example is rejected. Blocks
+to free come from the ``blocks`` bundle (``consumes``), whose handles follow migrated blocks.
+
+Every invariant is checked after every action; at teardown every task runs to completion
+(``pcpfuzz.liveness.finish``, which checks OFFLINE-TERM) and the end state is checked. The
+applied actions are kept in ``trace``: a failure replays with ``pcpfuzz.trace.execute``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar, Protocol
+
+from hypothesis import event, note
+from hypothesis import strategies as st
+from hypothesis.control import current_build_context
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+)
+
+from pcpfuzz.actions import Action, Start
+from pcpfuzz.corpus import FoundBy, save_from_env
+from pcpfuzz.engines.base import Failure
+from pcpfuzz.geometry import DEFAULT_GEOMETRY, Geometry
+from pcpfuzz.invariants import check
+from pcpfuzz.liveness import finish
+from pcpfuzz.profiles import Profile
+from pcpfuzz.shrink import shrink
+from pcpfuzz.system import System
+from pcpfuzz.trace import END
+from pcpfuzz.violation import Violation
+from stateful.handles import HandleTable
+from stateful.kinds import (
+    CHOICES,
+    CPU_ACTIONS,
+    START_OPS,
+    enabled_kinds,
+    pick_choice,
+    schedule,
+)
+from strategies.operations import arguments
+
+RACE_WINDOW = "a free was in flight while an isolation or pcp-disable ran"
+"""Label of examples where some free had prepared (cached its migratetype) but not committed
+while an isolation pass ran, a range was held isolated, or pcplists were disabled."""
+REPORT_SHRINK_SECONDS = 30.0
+"""Time the trace shrinker gets on a failure reported under pytest."""
+STALE_HANDLE = "free drew a dead block handle (re-resolved to the newest live block)"
+
+
+def format_actions(actions: tuple[Action, ...], at: int) -> str:
+    """Numbered actions and where the violation showed."""
+    where = "at rest after the last action" if at == END else f"after action {at}"
+    steps = "\n".join(f"  {i:3d}  {a}" for i, a in enumerate(actions))
+    return f"{where}; the {len(actions)} actions:\n{steps}"
+
+
+class InvariantViolation(AssertionError):
+    """An invariant broken by the machine's trace, after action ``at`` (``END``: at rest);
+    ``shrunk`` is the trace ``pcpfuzz.shrink`` made of it, on the run Hypothesis reports."""
+
+    def __init__(
+        self,
+        violation: Violation,
+        at: int,
+        actions: tuple[Action, ...],
+        shrunk: Failure | None = None,
+    ) -> None:
+        super().__init__(str(violation))
+        self.violation = violation
+        self.at = at
+        self.actions = actions
+        self.shrunk = shrunk
+
+    def __str__(self) -> str:
+        text = f"{self.violation}\n{format_actions(self.actions, self.at)}"
+        f = self.shrunk
+        if f is not None:
+            text += f"\nshrunk by pcpfuzz.shrink: {f.violation}\n{format_actions(f.actions, f.at)}"
+        return text
+
+
+class Observer(Protocol):
+    """Receives the machine's progress (the ``hypothesis`` engine counts and times with it)."""
+
+    def started(self, machine: PcpMachine) -> None: ...
+
+    def failed(self, machine: PcpMachine, violation: Violation, at: int) -> None: ...
+
+    def ended(self, machine: PcpMachine) -> None: ...
+
+
+class PcpMachine(RuleBasedStateMachine):
+    """The model on one profile; subclasses made by ``machine_for`` add the geometry draw."""
+
+    profile: ClassVar[Profile]
+    observer: ClassVar[Observer | None] = None
+    blocks = Bundle("blocks")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.system: System | None = None
+        self.handles: HandleTable | None = None
+        self.trace: list[Action] = []
+        self.labels: set[str] = set()
+        self.failed = False
+        self.sched: tuple[int, ...] = ()
+        if self.observer is not None:
+            self.observer.started(self)
+
+    @property
+    def geometry(self) -> Geometry:
+        assert self.system is not None
+        return self.system.geo
+
+    def _boot(self, geometry: Geometry, data: st.DataObject) -> None:
+        slow = data.draw(st.integers(0, geometry.nr_cpus), "slow CPU + 1 (0: none)")
+        self.sched = schedule(geometry.nr_cpus, slow - 1 if slow else None)
+        self.system = System(self.profile, geometry)
+        self.handles = HandleTable(self.system)
+
+    @rule(target=blocks, choice=st.integers(0, len(CHOICES) - 1), data=st.data())
+    def act(self, choice: int, data: st.DataObject) -> object:
+        """Apply the enabled action that ``choice`` (a kind and a CPU) and, for a start, the
+        drawn arguments name; put the blocks that entered the pool into ``blocks``."""
+        s, handles = self.system, self.handles
+        assert s is not None and handles is not None
+        kind, cpu = pick_choice(choice, enabled_kinds(s), len(s.cpus), self.sched)
+        action: Action
+        if kind == "free":
+            handle = data.draw(consumes(self.blocks), "block")
+            if not handles.live(handle):
+                self.labels.add(STALE_HANDLE)
+            action = Start(cpu, START_OPS[kind], (handles.resolve(handle),))
+        elif kind in START_OPS:
+            op = START_OPS[kind]
+            action = Start(cpu, op, data.draw(arguments(op, s), "args"))
+        else:
+            action = CPU_ACTIONS[kind](cpu)
+        self._apply(action)
+        return multiple(*handles.update())
+
+    def _apply(self, action: Action) -> None:
+        s = self.system
+        assert s is not None
+        s.apply(action)
+        self.trace.append(action)
+        if s.inflight and (s.iso_users or s.isolation_passes or s.pcp_disabled):
+            self.labels.add(RACE_WINDOW)
+
+    @invariant()
+    def invariants_hold(self) -> None:
+        """Every invariant of the profile, after every action."""
+        if self.system is None or self.failed:
+            return
+        found = check(self.system)
+        if found:
+            self._fail(found[0], len(self.trace) - 1)
+
+    def teardown(self) -> None:
+        """Bring the system to rest (OFFLINE-TERM, DEADLOCK) and check the end state; label
+        the behaviours the example exercised."""
+        s = self.system
+        try:
+            if s is None:
+                return
+            found = [] if self.failed else finish(s) or check(s)
+            for label in sorted(self.labels | set(s.events)):
+                event(label)
+            if found:
+                self._fail(found[0], END)
+        finally:
+            if self.observer is not None:
+                self.observer.ended(self)
+
+    def _fail(self, violation: Violation, at: int) -> None:
+        self.failed = True
+        actions = tuple(self.trace)
+        shrunk = None
+        if self.observer is not None:
+            self.observer.failed(self, violation, at)
+        elif current_build_context().is_final:
+            shrunk = self._report(Failure(self.profile, self.geometry, actions, violation, at))
+        raise InvariantViolation(violation, at, actions, shrunk)
+
+    def _report(self, failure: Failure) -> Failure:
+        """The failing run Hypothesis reports (under pytest): shrink it with the trace shrinker
+        (Hypothesis's own shrinking is slow on this machine, and absent in the ``ci``
+        settings) and save it to ``$PCPFUZZ_CORPUS`` when that is set."""
+        shrunk = shrink(failure, deadline=time.monotonic() + REPORT_SHRINK_SECONDS)
+        path = save_from_env(shrunk, FoundBy("hypothesis"))
+        if path is not None:
+            note(f"saved to {path}")
+        return shrunk
+
+
+def machine_for(
+    profile: Profile,
+    geometries: st.SearchStrategy[Geometry] | Geometry = DEFAULT_GEOMETRY,
+    observer: Observer | None = None,
+) -> type[PcpMachine]:
+    """A state machine class for ``profile`` whose examples boot ``geometries`` (a geometry,
+    or a strategy to draw one from); ``observer`` watches every example."""
+    boot_with = st.just(geometries) if isinstance(geometries, Geometry) else geometries
+
+    class Machine(PcpMachine):
+        @initialize(geometry=boot_with, data=st.data())
+        def boot(self, geometry: Geometry, data: st.DataObject) -> None:
+            """Boot the model on ``geometry``; draw the slow CPU, if any."""
+            self._boot(geometry, data)
+
+    name = "Machine_" + "".join(c if c.isalnum() else "_" for c in profile.name)
+    Machine.__name__ = Machine.__qualname__ = name
+    Machine.profile = profile
+    Machine.observer = observer
+    return Machine

@@ -1,0 +1,68 @@
+"""Hypothesis settings profiles for the property suite: ``dev``, ``ci`` and ``deep``.
+
+``load()`` picks one by name: the pytest option ``--pcpfuzz-settings``, else the environment
+variable ``PCPFUZZ_SETTINGS``, else ``dev``. Examples are ``stateful_step_count`` actions long.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, Phase, settings
+
+ENV = "PCPFUZZ_SETTINGS"
+DEFAULT = "dev"
+_COMMON = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+PROFILES: dict[str, settings] = {
+    "dev": settings(max_examples=100, stateful_step_count=25, **_COMMON),
+    "ci": settings(
+        max_examples=200,
+        stateful_step_count=25,
+        derandomize=True,
+        database=None,
+        print_blob=True,
+        phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target),
+        **_COMMON,
+    ),
+    "deep": settings(max_examples=5000, stateful_step_count=50, **_COMMON),
+}
+"""``dev``: quick, with the local example database. ``ci``: deterministic (derandomized, no
+database reads or writes) and without Hypothesis's shrinker, which needs minutes here: the
+state machine shrinks the failure it reports with ``pcpfuzz.shrink`` in about a second, and a
+failure prints a reproduction blob. ``deep``: long runs, longer examples.
+
+Examples are 25 actions long: on v5.9-nofix that finds the §15.1 race in less time than 15, 20,
+30 or 50 (measured), and keeps failures short to shrink."""
+
+
+class UnknownSettings(KeyError):
+    """A settings profile name that is not in ``PROFILES``."""
+
+    def __str__(self) -> str:
+        return f"unknown settings profile {self.args[0]!r} (known: {', '.join(PROFILES)})"
+
+
+def register() -> None:
+    """Register every profile with Hypothesis."""
+    for name, value in PROFILES.items():
+        settings.register_profile(name, value)
+
+
+def chosen(option: str | None = None) -> str:
+    """The profile name: ``option`` if given, else ``$PCPFUZZ_SETTINGS``, else ``dev``;
+    raises ``UnknownSettings``."""
+    name = option or os.environ.get(ENV) or DEFAULT
+    if name not in PROFILES:
+        raise UnknownSettings(name)
+    return name
+
+
+def load(option: str | None = None) -> str:
+    """Register the profiles and load the chosen one (see ``chosen``); returns its name."""
+    register()
+    name = chosen(option)
+    settings.load_profile(name)
+    return name
