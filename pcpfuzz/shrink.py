@@ -477,7 +477,8 @@ Edit = Callable[[list[tuple[int, Action]]], list[tuple[int, Action]]]
 
 def _edits(o: _Oracle) -> list[Edit]:
     """The structural edits of the best trace: drop a task (its start, steps and runs), drop an
-    action, move a task to another CPU. Each maps a candidate (a list of (origin, action)) to
+    action, point an offline, online or contiguous allocation at another block, move a task
+    to another CPU. Each maps a candidate (a list of (origin, action)) to
     another; they compose."""
     tasks = list(dict.fromkeys(a.task for a in o.done if a.task is not None))
     task_of = [a.task for a in o.done]
@@ -486,6 +487,14 @@ def _edits(o: _Oracle) -> list[Edit]:
         out.append(lambda c, tid=tid: [x for x in c if task_of[x[0]] != tid])
     for i in range(len(o.best)):
         out.append(lambda c, i=i: [x for x in c if x[0] != i])
+    for i, a in enumerate(o.best):
+        if isinstance(a, Start):
+            for args in _targets(o.geometry, a.op):
+                if args != a.args:
+                    moved = Start(a.cpu, a.op, args)
+                    out.append(
+                        lambda c, i=i, moved=moved: [(j, moved if j == i else x) for j, x in c]
+                    )
     for tid in tasks:
         cpu = next(a.action.cpu for a in o.done if a.task == tid)
         for other in range(o.geometry.nr_cpus):
@@ -497,6 +506,16 @@ def _edits(o: _Oracle) -> list[Edit]:
                     ]
                 )
     return out
+
+
+def _targets(geometry: Geometry, op: str) -> list[tuple[int, ...]]:
+    """Every argument tuple of an operation that names a memory block or range."""
+    if op in ("offline_pages", "online_pages"):
+        return [(b,) for b in range(geometry.nr_blocks)]
+    if op == "alloc_contig_range":
+        align = max(geometry.max_order_nr_pages, geometry.pageblock_nr_pages)
+        return [(pfn,) for pfn in range(0, geometry.nr_pages, align)]
+    return []
 
 
 def _edit_pairs(o: _Oracle) -> None:

@@ -1,0 +1,41 @@
+"""Each benchmark script runs with ``--quick`` and writes its JSON (benchmarks are not timed
+tests: this only keeps the scripts working)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+SCRIPTS = {
+    "throughput.py": (),
+    "time_to_bug.py": ("--engine", "random", "--engine", "pct", "--seconds", "2"),
+    "scaling.py": (),
+}
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_benchmark_script_runs_quick(script: str, tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", *SCRIPTS[script], "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["machine"]["nproc"] >= 1
+    if script == "time_to_bug.py":
+        assert {s["engine"] for s in data["summary"]} == {"random", "pct"}
+        assert all(s["seeds"] == 2 for s in data["summary"])  # detection depends on speed
+    if script == "throughput.py":
+        assert data["hypothesis"]["ratio"] > 0
+        assert all(r["actions_per_second"] > 0 for r in data["native"])
+    if script == "scaling.py":
+        assert {r["processes"] for r in data["engines"]} == {1, 2}
