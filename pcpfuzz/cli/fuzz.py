@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pcpfuzz.corpus import CORPUS_ENV, save_failure
-from pcpfuzz.engines.base import Budget, Campaign
+from pcpfuzz.engines.base import Campaign, budget_for
 from pcpfuzz.engines.registry import DEFAULT_ENGINE, load_engines
 from pcpfuzz.ladder import geometry_for
 from pcpfuzz.profiles import VERSIONS, UnknownProfile, get_profile
@@ -94,23 +95,27 @@ def command(
         chosen = [get_profile(n) for n in profiles] if profiles else list(VERSIONS)
     except UnknownProfile as e:
         raise click.BadParameter(str(e), param_hint="--profile") from None
-    budget = Budget(max_examples=max_examples or 10**9, seconds=seconds or DEFAULT_SECONDS)
-    console = Console(stderr=True)
     rows = []
-    for profile in chosen:
-        status = console.status(f"fuzzing {profile.name} with {engine}")
-        with status if console.is_terminal else contextlib.nullcontext():
+    with _progress() as progress:
+        for profile in chosen:
+            task = progress.add_task(profile.name, examples=0, rate="-", found="")
+            began = time.perf_counter()
+
+            def report(
+                examples: int, steps: int, task: TaskID = task, began: float = began
+            ) -> None:
+                rate = steps / max(time.perf_counter() - began, 1e-9)
+                progress.update(task, examples=examples, rate=f"{rate:,.0f}")
+
+            budget = budget_for(engine, max_examples or 10**9, seconds or DEFAULT_SECONDS, report)
             campaign = engines[engine](profile, geometry_for(profile.name), seed, budget)
-        entry = None
-        if corpus is not None and campaign.failure is not None:
-            try:
-                entry = save_failure(campaign.failure, corpus, {"engine": engine, "seed": seed})
-            except ValueError as e:
-                click.echo(f"pcpfuzz fuzz: {profile.name}: not saved: {e}", err=True)
-        row = _row(campaign, entry)
-        rows.append(row)
-        if as_json:
-            click.echo(json.dumps(row))
+            f = campaign.failure
+            found = "nothing found" if f is None else f"[red]{f.violation.invariant}[/red]"
+            progress.update(task, examples=campaign.examples, found=found)
+            progress.stop_task(task)
+            rows.append(_finish(campaign, corpus, engine, seed, profile.name))
+            if as_json:
+                click.echo(json.dumps(rows[-1]))
     if not as_json:
         Console(file=sys.stdout).print(_table(rows))
         for r in rows:
@@ -118,3 +123,31 @@ def command(
                 saved = f" (saved to {r['corpus_entry']})" if r["corpus_entry"] else ""
                 click.echo(f"{r['profile']}: {r['invariant']} violated: {r['message']}{saved}")
     return 1 if any(r["found"] for r in rows) else 0
+
+
+def _progress() -> Progress:
+    """Examples, actions per second and findings per profile, on a terminal only (stderr)."""
+    console = Console(stderr=True)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description:<12}"),
+        TextColumn("{task.fields[examples]:>7} examples"),
+        TextColumn("{task.fields[rate]:>9} actions/s"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[found]}"),
+        console=console,
+        disable=not console.is_terminal,
+    )
+
+
+def _finish(
+    campaign: Campaign, corpus: Path | None, engine: str, seed: int, name: str
+) -> dict[str, object]:
+    """The campaign's row, after saving its failure to ``corpus`` when asked."""
+    entry = None
+    if corpus is not None and campaign.failure is not None:
+        try:
+            entry = save_failure(campaign.failure, corpus, {"engine": engine, "seed": seed})
+        except ValueError as e:
+            click.echo(f"pcpfuzz fuzz: {name}: not saved: {e}", err=True)
+    return _row(campaign, entry)

@@ -32,6 +32,8 @@ class Budget:
     max_examples: int = 1000
     seconds: float = 60.0
     steps: int = 60
+    progress: Callable[[int, int], None] | None = attrs.field(default=None, eq=False)
+    """Told (examples, model steps) now and then while a campaign runs, for a progress bar."""
 
 
 @attrs.frozen
@@ -76,8 +78,12 @@ def register(name: str, steps: int | None = None) -> Callable[[EngineFn], Engine
     return deco
 
 
-def budget_for(engine: str, max_examples: int, seconds: float) -> Budget:
+def budget_for(
+    engine: str,
+    max_examples: int,
+    seconds: float,
+    progress: Callable[[int, int], None] | None = None,
+) -> Budget:
     """A budget with ``engine``'s preferred episode length (``Budget``'s default otherwise)."""
-    if engine in EPISODE_STEPS:
-        return Budget(max_examples, seconds, EPISODE_STEPS[engine])
-    return Budget(max_examples, seconds)
+    steps = EPISODE_STEPS.get(engine, attrs.fields(Budget).steps.default)
+    return Budget(max_examples, seconds, steps, progress)

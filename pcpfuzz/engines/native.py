@@ -22,6 +22,8 @@ from pcpfuzz.shrink import shrink
 from pcpfuzz.system import System
 from pcpfuzz.trace import END
 
+PROGRESS_EVERY = 32
+"""Episodes between two reports to ``Budget.progress``."""
 Policy = Callable[[System], Action | None]
 """Picks the next action in a state (None: nothing left to do in this episode)."""
 PolicyFactory = Callable[[System, random.Random, Budget], Policy]
@@ -75,6 +77,8 @@ def run_campaign(
         examples += 1
         model_steps += len(actions)
         events.update(s.events)
+        if budget.progress is not None and examples % PROGRESS_EVERY == 0:
+            budget.progress(examples, model_steps)
         if failure is not None:
             break
     found_after = time.perf_counter() - began
