@@ -477,8 +477,8 @@ Edit = Callable[[list[tuple[int, Action]]], list[tuple[int, Action]]]
 
 def _edits(o: _Oracle) -> list[Edit]:
     """The structural edits of the best trace: drop a task (its start, steps and runs), drop an
-    action, point an offline, online or contiguous allocation at another block, move a task
-    to another CPU. Each maps a candidate (a list of (origin, action)) to
+    action, start something else in its place (``_alternatives``), move a task to another CPU.
+    Each maps a candidate (a list of (origin, action)) to
     another; they compose."""
     tasks = list(dict.fromkeys(a.task for a in o.done if a.task is not None))
     task_of = [a.task for a in o.done]
@@ -489,12 +489,8 @@ def _edits(o: _Oracle) -> list[Edit]:
         out.append(lambda c, i=i: [x for x in c if x[0] != i])
     for i, a in enumerate(o.best):
         if isinstance(a, Start):
-            for args in _targets(o.geometry, a.op):
-                if args != a.args:
-                    moved = Start(a.cpu, a.op, args)
-                    out.append(
-                        lambda c, i=i, moved=moved: [(j, moved if j == i else x) for j, x in c]
-                    )
+            for other in _alternatives(o.geometry, a):
+                out.append(lambda c, i=i, other=other: [(j, other if j == i else x) for j, x in c])
     for tid in tasks:
         cpu = next(a.action.cpu for a in o.done if a.task == tid)
         for other in range(o.geometry.nr_cpus):
@@ -508,13 +504,17 @@ def _edits(o: _Oracle) -> list[Edit]:
     return out
 
 
-def _targets(geometry: Geometry, op: str) -> list[tuple[int, ...]]:
-    """Every argument tuple of an operation that names a memory block or range."""
-    if op in ("offline_pages", "online_pages"):
-        return [(b,) for b in range(geometry.nr_blocks)]
-    if op == "alloc_contig_range":
+def _alternatives(geometry: Geometry, a: Start) -> list[Start]:
+    """Other starts to try in place of ``a``: an offline, online or contiguous allocation of
+    another block; a single free of one page of a freed list."""
+    if a.op in ("offline_pages", "online_pages"):
+        return [Start(a.cpu, a.op, (b,)) for b in range(geometry.nr_blocks) if (b,) != a.args]
+    if a.op == "alloc_contig_range":
         align = max(geometry.max_order_nr_pages, geometry.pageblock_nr_pages)
-        return [(pfn,) for pfn in range(0, geometry.nr_pages, align)]
+        starts = range(0, geometry.nr_pages, align)
+        return [Start(a.cpu, a.op, (pfn,)) for pfn in starts if (pfn,) != a.args]
+    if a.op == "free_unref_page_list":
+        return [Start(a.cpu, "free_pages", (pfn,)) for pfn in a.args]
     return []
 
 
