@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from pcpfuzz.engines.base import Budget, Campaign
+from pcpfuzz.engines.base import Campaign, budget_for
 from pcpfuzz.engines.registry import DEFAULT_ENGINE, load_engines
 from pcpfuzz.ladder import Row, profiles, run_profile
 
@@ -72,7 +72,7 @@ def command(
         raise click.BadParameter(
             f"unknown engine {engine!r} (known: {', '.join(engines)})", param_hint="--engine"
         )
-    budget = Budget(max_examples=max_examples or 10**9, seconds=seconds)
+    budget = budget_for(engine, max_examples or 10**9, seconds)
     save = None
     if corpus is not None:
         from pcpfuzz.corpus import save_failure
