@@ -6,7 +6,8 @@ from pcpfuzz.actions import CpuDown, CpuUp, Run, RunWork, Start, Step
 from pcpfuzz.engines.base import Failure
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.profiles import get_profile
-from pcpfuzz.shrink import _Oracle, ddmin, shrink, trace_key
+from pcpfuzz.shrink import ddmin, shrink
+from pcpfuzz.shrink_oracle import Oracle, trace_key
 from pcpfuzz.system import System
 from pcpfuzz.trace import execute
 
@@ -71,7 +72,7 @@ def test_candidates_that_fail_differently_are_rejected() -> None:
     # Without the commit the page stays in flight: offline cannot finish (OFFLINE-TERM at
     # rest), not ISO-PCP. The oracle rejects it and shrinking keeps the invariant.
     assert execute(NOFIX, GEO, RACE[:-1]).invariant == "OFFLINE-TERM"
-    oracle = _Oracle(_failure(RACE), deadline=None)
+    oracle = Oracle(_failure(RACE), deadline=None)
     assert oracle.start(RACE)
     assert oracle.fails(oracle.candidate()[:-1]) is None
     assert oracle.best == RACE
