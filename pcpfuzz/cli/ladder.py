@@ -18,10 +18,14 @@ from pcpfuzz.ladder import Row, profiles, run_profile
 
 DEFAULT_SECONDS = 5.0
 """Per-profile budget: thirteen profiles, about a minute."""
+TABLE_WIDTH = 150
+"""The narrowest table printed, also when stdout is not a terminal: switch names stay whole."""
 
 
 def _table(rows: list[Row]) -> Table:
-    table = Table("profile", "what it adds", "examples", "found", "invariant", "shrunk length")
+    table = Table()
+    for column in ("profile", "what it adds", "examples", "found", "invariant", "shrunk length"):
+        table.add_column(column, overflow="fold")
     for r in rows:
         found = "yes" if r.found else "no"
         if not r.ok:
@@ -91,5 +95,5 @@ def command(
         if as_json:
             click.echo(json.dumps(row.as_dict()))
     if not as_json:
-        Console(file=sys.stdout, width=max(Console().width, 120)).print(_table(rows))
+        Console(file=sys.stdout, width=max(Console().width, TABLE_WIDTH)).print(_table(rows))
     return 0 if all(r.ok for r in rows) else 1
