@@ -23,10 +23,10 @@ from pcpfuzz.trace import execute
 
 DEFAULT_GEOMETRY_FOR: Mapping[str, Geometry] = MappingProxyType(
     {
-        # Boot high 0 / batch 1 (fraction 0), so that a sysctl raises batch above the count of
-        # a free that already read high 0 (88e8ac11d2ea's race); on 128 pages three of the
-        # sysctl's five values do (8, 12, 16 give batch 4, 2, 2), on 64 only 8 does.
-        "v5.8-nobulkclamp": Geometry(nr_blocks=8, fraction=0),
+        # 88e8ac11d2ea's own scenario: one block online of four, default sizing at scale 384,
+        # so the zone boots with high 0 / batch 1 and onlining a second block raises them to
+        # (18, 3) (any sysctl value raises batch too), under a free that already read high 0.
+        "v5.8-nobulkclamp": Geometry(online_blocks=1, fraction=0, sizing_scale=384),
         # One block online of two: offlining it empties the zone, onlining a block fills it.
         "v5.8-online-nopcpupdate": Geometry(nr_blocks=2, online_blocks=1),
         # Three CPUs: one allocates (reads the old batch, IRQs off), one offlines, and the

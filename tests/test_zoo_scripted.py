@@ -78,6 +78,26 @@ def test_nobulkclamp_the_clamp_frees_the_one_page() -> None:
     assert outcome("v5.10", NOBULKCLAMP, NOBULKCLAMP_GEOMETRY) == (None, None, "")
 
 
+def test_nobulkclamp_as_reported_onlining_a_second_block_raises_batch() -> None:
+    # 88e8ac11d2ea's report: the zone still has its first-block values (0, 1) when a free
+    # reads high 0; onlining another block runs zone_pcp_update, (18, 3) here; the free then
+    # asks free_pcppages_bulk for 3 pages with one on the lists.
+    geometry = geometry_for("v5.8-nobulkclamp")
+    actions = [
+        Start(0, "alloc_pages", (0, MOVABLE)),
+        Step(0),  # pfn 8
+        Start(0, "free_pages", (8,)),
+        Step(0),  # push, count 1 >= high 0
+        Start(1, "online_pages", (1,)),
+        Run(1),  # zone_pcp_update: (18, 3) on both CPUs
+        Step(0),
+    ]
+    invariant, at, message = outcome("v5.8-nobulkclamp", actions, geometry)
+    assert (invariant, at) == ("HANG", len(actions) - 1)
+    assert "2 more pages to free, pcp count 0" in message
+    assert outcome("v5.10", actions, geometry) == (None, None, "")
+
+
 # ---- v5.8-online-nopcpupdate: de1193f0be66 ----------------------------------------------------
 
 # One block online of two. Offlining it empties the zone (zone_pcp_reset); onlining block 1
