@@ -93,7 +93,8 @@ def _lower_cpus(o: Oracle) -> None:
         return
     for target in itertools.permutations(range(o.geometry.nr_cpus), len(used)):
         mapping = dict(zip(used, target, strict=True))
-        o.fails(tuple((i, attrs.evolve(a, cpu=mapping[a.cpu])) for i, a in o.candidate()))
+        if o.improves(tuple((i, attrs.evolve(a, cpu=mapping[a.cpu])) for i, a in o.candidate())):
+            return  # the best trace changed: its CPUs are not ``used`` any more
 
 
 def _prefix_system(o: Oracle, i: int) -> System:

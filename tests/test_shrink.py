@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import attrs
+
 from pcpfuzz.actions import CpuDown, CpuUp, Run, RunWork, Start, Step
 from pcpfuzz.engines.base import Failure
 from pcpfuzz.geometry import Geometry
-from pcpfuzz.profiles import get_profile
-from pcpfuzz.shrink import ddmin, shrink
+from pcpfuzz.ladder import geometry_for
+from pcpfuzz.profiles import Profile, get_profile
+from pcpfuzz.shrink import _lower_cpus, ddmin, shrink
 from pcpfuzz.shrink_oracle import Oracle, trace_key
 from pcpfuzz.system import System
 from pcpfuzz.trace import execute
@@ -34,10 +37,14 @@ PADDED = (
 )
 
 
-def _failure(actions: tuple) -> Failure:
-    out = execute(NOFIX, GEO, actions)
+def _failure_on(profile: Profile, geometry: Geometry, actions: tuple) -> Failure:
+    out = execute(profile, geometry, actions)
     assert out.violation is not None
-    return Failure(NOFIX, GEO, actions, out.violation, out.at)
+    return Failure(profile, geometry, actions, out.violation, out.at)
+
+
+def _failure(actions: tuple) -> Failure:
+    return _failure_on(NOFIX, GEO, actions)
 
 
 def test_ddmin_finds_the_one_minimal_subsequence() -> None:
@@ -103,3 +110,24 @@ def test_step_runs_become_one_run() -> None:
     shrunk = shrink(Failure(NOFIX, GEO, tuple(stepped), out.violation, out.at))
     assert len(shrunk.actions) == len(RACE)
     assert execute(NOFIX, GEO, shrunk.actions).invariant == "ISO-PCP"
+
+
+def test_actions_move_to_lower_cpus() -> None:
+    # v5.8-online-nopcpupdate: onlining an emptied zone leaves CPUs at the boot pageset.
+    profile = get_profile("v5.8-online-nopcpupdate")
+    geometry = geometry_for(profile.name)
+    on_cpu1 = (
+        Start(1, "offline_pages", (0,)),
+        Run(1),
+        Start(1, "online_pages", (0,)),
+        Run(1),
+    )
+    failure = _failure_on(profile, geometry, on_cpu1)
+    assert failure.violation.invariant == "PCP-HB"
+    oracle = Oracle(failure, deadline=None)
+    assert oracle.start(on_cpu1)
+    _lower_cpus(oracle)  # renaming CPU1 to CPU0 changes the best trace mid-pass
+    assert oracle.best == tuple(attrs.evolve(a, cpu=0) for a in on_cpu1)
+    shrunk = shrink(failure)
+    assert {a.cpu for a in shrunk.actions} == {0}
+    assert execute(profile, geometry, shrunk.actions).invariant == "PCP-HB"
