@@ -1,15 +1,16 @@
 """Checking the invariants after every action at the cost of what changed.
 
-The state is cut into *parts* (free lists, pcplists, allocations, page layout, zone scalars).
-At each ``check`` every part is compared with a private copy taken when it last changed:
-comparing lists of integers runs in C, so "nothing changed" costs about a microsecond, and no
-model code has to report its writes (a write the model forgets to report cannot make a verdict
-stale). For each invariant that has a ``Rule`` here:
+The state is cut into *parts* (free lists, pcplists, cached migratetypes, allocations, page
+layout, zone scalars). At each ``check`` every part is compared with a private copy taken when
+it last changed: comparing lists of integers runs in C, so "nothing changed" costs a few
+microseconds, and no model code has to report its writes (a write the model forgets to report
+cannot make a verdict stale). For each invariant that has a ``Rule`` here:
 
 - if none of the parts it ``reads`` changed, its last verdict stands;
-- if its last verdict was clean and ``holds`` can prove from the difference between the copies
-  and the state (the free blocks, pcp pages and allocations that came and went, the pfns whose
-  PageBuddy order or type changed) that it is still clean, it is clean;
+- if its last verdict was clean and ``holds`` proves that it is still clean, it is clean: from
+  the difference between the copies and the state (CONSERVE: the pages that arrived somewhere
+  are the pages that left somewhere), or by a lean pass without messages where that is cheaper
+  than finding what changed (the free lists hold a few dozen entries);
 - otherwise it runs in full (``pcpfuzz.invariants``), which also writes the messages.
 
 Invariants without a rule (the cheap ones that read tasks and locks) run every time. A rule
