@@ -5,7 +5,7 @@ The engines share nothing between seeds, so a campaign parallelises by running s
 separate processes; the table shows what the machine's cores give.
 
     python benchmarks/scaling.py            # the suite twice, then 10 s per engine run
-    python benchmarks/scaling.py --quick    # engines only, 0.5 s each
+    python benchmarks/scaling.py --quick    # engines only, 0.2 s each
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="per engine campaign")
     ap.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/)")
     args = ap.parse_args(argv)
-    seconds = 0.5 if args.quick else args.seconds
+    seconds = 0.2 if args.quick else args.seconds
     suites = [] if args.quick else [suite("0"), suite("auto")]
     if suites:
         serial = suites[0]["seconds"]
