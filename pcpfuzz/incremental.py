@@ -361,6 +361,17 @@ def _rule(*reads: str, holds: Callable[[System, Delta], bool] | None = None) -> 
     return Rule(frozenset(reads), holds)
 
 
+def nothing_stuck(s: System) -> bool:
+    """No task, or a task that waits for nothing: something can run (DEADLOCK holds)."""
+    tasks = [c.task for c in s.cpus if c.task is not None]
+    return not tasks or any(t.wait is None and not t.hung for t in tasks)
+
+
+QUICK: dict[str, Callable[[System], bool]] = {"DEADLOCK": nothing_stuck}
+"""For invariants without a rule: a cheap sufficient condition, on the state alone, for the
+invariant to hold; the full check runs only when it fails."""
+
+
 RULES: dict[str, Rule] = {
     "CONSERVE": _rule("free", "pcp", "alloc", "pages", holds=conserve_holds),
     "BUDDY": _rule("free", "pcp", "cached", "pages", holds=buddy_holds),
@@ -384,7 +395,7 @@ class _Memo:
 
     def __init__(self, invariants: Iterable[Invariant]) -> None:
         self.checks = [(inv.name, inv.check, RULES.get(inv.name)) for inv in invariants]
-        self.always = [full for _name, full, rule in self.checks if rule is None]
+        self.always = [(full, QUICK.get(name)) for name, full, rule in self.checks if rule is None]
         self.copies: dict[str, Any] = {}
         self.verdicts: dict[str, list[Violation]] = {}
         self.clean = False
@@ -419,10 +430,9 @@ def incremental_check(
         # Nothing a ruled invariant reads changed, and all of them held: only the others run
         # (in order; the ruled ones would add nothing).
         out: list[Violation] = []
-        for full in memo.always:
-            verdict = full(s)
-            if verdict:
-                out += verdict
+        for full, quick in memo.always:
+            if quick is None or not quick(s):
+                out += full(s)
         return out
     verdicts = memo.verdicts
     delta = None
@@ -430,7 +440,8 @@ def incremental_check(
     clean = True
     for name, full, rule in memo.checks:
         if rule is None:
-            verdict = full(s)
+            quick = QUICK.get(name)
+            verdict = [] if quick is not None and quick(s) else full(s)
         else:
             verdict = verdicts.get(name)
             if verdict is None or old and not rule.reads.isdisjoint(old):

@@ -14,7 +14,7 @@ from pcpfuzz.constants import MT
 from pcpfuzz.engines.choice import Chooser, draw_swarm
 from pcpfuzz.engines.native import episode_rng
 from pcpfuzz.geometry import Geometry
-from pcpfuzz.incremental import RULES
+from pcpfuzz.incremental import QUICK, RULES
 from pcpfuzz.invariants import INVARIANT_NAMES, check
 from pcpfuzz.liveness import finish
 from pcpfuzz.profiles import PROFILES
@@ -174,3 +174,4 @@ def test_incremental_catches_injected_corruption(corruption: str) -> None:
 
 def test_rules_name_real_invariants() -> None:
     assert set(RULES) <= set(INVARIANT_NAMES)
+    assert set(QUICK) <= set(INVARIANT_NAMES) - set(RULES)
