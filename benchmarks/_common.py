@@ -92,10 +92,12 @@ def show(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -
     Console(width=160).print(table)
 
 
-def save(name: str, data: dict[str, object], out: Path | None = None) -> Path:
-    """Write ``data`` (with the machine) as JSON to ``out`` or ``benchmarks/results/<name>``."""
+def save(name: str, data: dict[str, object], out: Path | None, started: dict[str, object]) -> Path:
+    """Write ``data`` with ``started`` (``machine()`` when the run began, and the load at its
+    end) as JSON to ``out`` or ``benchmarks/results/<name>.json``."""
     path = out or RESULTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"machine": machine(), **data}, indent=2, default=str) + "\n")
+    info = {**started, "load_average_at_end": machine()["load_average"]}
+    path.write_text(json.dumps({"machine": info, **data}, indent=2, default=str) + "\n")
     print(f"wrote {path}")
     return path

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, engines, save, show  # noqa: E402
+from _common import ROOT, engines, machine, save, show  # noqa: E402
 
 from pcpfuzz.engines.base import budget_for  # noqa: E402
 from pcpfuzz.geometry import DEFAULT_GEOMETRY  # noqa: E402
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="per engine campaign")
     ap.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/)")
     args = ap.parse_args(argv)
+    started = machine()
     seconds = 0.2 if args.quick else args.seconds
     suites = [] if args.quick else [suite("0"), suite("auto")]
     if suites:
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in rows
         ),
     )
-    save("scaling", {"suite": suites, "engines": rows, "seconds": seconds}, args.out)
+    save("scaling", {"suite": suites, "engines": rows, "seconds": seconds}, args.out, started)
     return 0
 
 

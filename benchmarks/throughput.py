@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import engines, save, show  # noqa: E402
+from _common import engines, machine, save, show  # noqa: E402
 from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.stateful import (  # noqa: E402
@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="repetitions (median is kept)")
     ap.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/)")
     args = ap.parse_args(argv)
+    started = machine()
     seconds, repeat, examples, steps = args.seconds, args.repeat, 30, 50
     if args.quick:
         seconds, repeat, examples, steps = 0.3, 1, 3, 10
@@ -240,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         "throughput",
         {"profile": PROFILE, "native": native_rows, "hypothesis": hyp, "seconds": seconds},
         args.out,
+        started,
     )
     return 0
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import engines, median, save, seconds, show  # noqa: E402
+from _common import engines, machine, median, save, seconds, show  # noqa: E402
 
 from pcpfuzz.engines.base import budget_for  # noqa: E402
 from pcpfuzz.ladder import geometry_for  # noqa: E402
@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="append", help="profile (repeatable; default: buggy)")
     ap.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/)")
     args = ap.parse_args(argv)
+    started = machine()
     seeds, budget_s, profiles = args.seeds, args.seconds, args.profile or list(BUGGY)
     if args.quick:
         seeds, profiles = 2, args.profile or ["v5.9-nofix"]
@@ -154,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         "time_to_bug",
         {"seeds": seeds, "budget_seconds": budget_s, "summary": summary, "runs": rows},
         args.out,
+        started,
     )
     return 0
 
