@@ -46,10 +46,3 @@ def stable_choice(options: Sequence[T], allowed: Callable[[T], bool]) -> st.Sear
     if len(options) == 1:
         return st.just(pick(options, 0, allowed))
     return indices(len(options)).map(lambda i: pick(options, i, allowed))
-
-
-def one_of_list(options: Sequence[T]) -> st.SearchStrategy[T]:
-    """``sampled_from(options)`` for a list made afresh each step (one index choice)."""
-    if len(options) == 1:
-        return st.just(options[0])
-    return indices(len(options)).map(options.__getitem__)

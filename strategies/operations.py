@@ -9,7 +9,7 @@ with one stable choice (``strategies.choice``).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Sequence
 
 from hypothesis import strategies as st
 
@@ -17,33 +17,29 @@ from pcpfuzz.constants import MT
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.ops import ALLOC_TYPES, FRACTION_VALUES, get_op
 from pcpfuzz.system import System
-from strategies.choice import one_of_list, stable_choice
+from strategies.choice import pick, stable_choice
 
 
-@lru_cache(maxsize=32)
-def _orders(max_order: int) -> st.SearchStrategy[int]:
-    return st.sampled_from((0,) * max_order + tuple(range(max_order)))
+def _orders_weighted(max_order: int) -> tuple[int, ...]:
+    return (0,) * max_order + tuple(range(max_order))
+
+
+_MIGRATETYPES_WEIGHTED = (int(MT.MOVABLE),) * 6 + tuple(
+    int(mt) for mt in ALLOC_TYPES if mt != MT.MOVABLE
+)
 
 
 def orders(geo: Geometry) -> st.SearchStrategy[int]:
     """An allocation order, ``0 .. MAX_ORDER - 1``, order 0 (the pcplist path) at least half
     of the time, as in a real kernel; shrinks to order 0."""
-    return _orders(geo.max_order)
-
-
-_OTHER_TYPES = tuple(int(mt) for mt in ALLOC_TYPES if mt != MT.MOVABLE)
-_MIGRATETYPES = st.sampled_from((int(MT.MOVABLE),) * len(_OTHER_TYPES) + _OTHER_TYPES)
+    return st.sampled_from(_orders_weighted(geo.max_order))
 
 
 def migratetypes() -> st.SearchStrategy[int]:
     """A migratetype an allocation asks for: MOVABLE (user memory, which offline can migrate)
-    half of the time, else UNMOVABLE or RECLAIMABLE; shrinks to MOVABLE."""
-    return _MIGRATETYPES
-
-
-@lru_cache(maxsize=32)
-def _alloc_arguments(max_order: int) -> st.SearchStrategy[tuple[int, ...]]:
-    return st.tuples(_orders(max_order), _MIGRATETYPES)
+    three times in four, else UNMOVABLE or RECLAIMABLE (which make isolation fail where they
+    land); shrinks to MOVABLE."""
+    return st.sampled_from(_MIGRATETYPES_WEIGHTED)
 
 
 def contig_alignment(geo: Geometry) -> int:
@@ -86,12 +82,19 @@ def _with_hot(options: tuple[tuple[int, ...], ...], hot: tuple[int, ...] | None)
     return options if hot is None else (hot,) * len(options) + options
 
 
-def _domain(op: str, s: System) -> tuple[tuple[int, ...], ...] | None:
-    """Every argument tuple ``op`` can take in the geometry (isolation and hotplug ranges
-    covering the hot page first, half of the weight); None when it depends on the state."""
+def options(op: str, s: System) -> tuple[tuple[int, ...], ...]:
+    """The argument tuples a driver chooses ``op``'s arguments among in ``s``, repeated by
+    weight, before keeping the enabled ones: allocations by order and type (as ``orders``
+    and ``migratetypes``); offline and ``alloc_contig_range`` the range of the page where the
+    action is (``hot_pfn``: races happen where the CPUs' work overlaps) half of the time;
+    free lists the enabled runs of pool pages; the others every value the geometry allows."""
     geo = s.geo
     hot = hot_pfn(s)
     match op:
+        case "alloc_pages":
+            return tuple(
+                (o, mt) for o in _orders_weighted(geo.max_order) for mt in _MIGRATETYPES_WEIGHTED
+            )
         case "drain_local_pages" | "get_hwpoison_page":
             return ((),)
         case "drain_all_pages":
@@ -107,21 +110,24 @@ def _domain(op: str, s: System) -> tuple[tuple[int, ...], ...] | None:
             return _with_hot(blocks, None if hot is None else (hot // geo.block_pages,))
         case "online_pages":
             return tuple((b,) for b in range(geo.nr_blocks))
-    return None
+    return tuple(get_op(op).args(s))
 
 
-def arguments(op: str, s: System) -> st.SearchStrategy[tuple[int, ...]]:
-    """An argument tuple of ``op`` that is enabled in ``s``; ``op.args(s)`` must not be empty.
+def choose_arguments(
+    op: str, s: System, index: int, enabled: Sequence[tuple[int, ...]] | None = None
+) -> tuple[int, ...]:
+    """The argument tuple that choice ``index`` (any natural number) names among ``options``,
+    kept to ``enabled`` (default: ``op.args(s)``), which must not be empty (``pick``)."""
+    opts = options(op, s)
+    allowed = set(get_op(op).args(s) if enabled is None else enabled)
+    return pick(opts, index % len(opts), allowed.__contains__)
 
-    Allocations draw an order and a type (each shrinks on its own); ops whose arguments come
-    from the geometry choose stably among the enabled ones, offline and ``alloc_contig_range``
-    half of the time the range of the page where the action is (``hot_pfn``: races happen
-    where the CPUs' work overlaps); free lists, whose arguments are runs of pool pages, draw
-    from the enabled list."""
-    if op == "alloc_pages":
-        return _alloc_arguments(s.geo.max_order)
-    enabled = get_op(op).args(s)
-    domain = _domain(op, s)
-    if domain is None:
-        return one_of_list(enabled)
-    return stable_choice(domain, set(enabled).__contains__)
+
+def arguments(
+    op: str, s: System, enabled: Sequence[tuple[int, ...]] | None = None
+) -> st.SearchStrategy[tuple[int, ...]]:
+    """An argument tuple of ``op`` among ``enabled`` (default: ``op.args(s)``, all that ``s``
+    enables), which must not be empty: one stable choice among ``options``."""
+    opts = options(op, s)
+    allowed = set(get_op(op).args(s) if enabled is None else enabled)
+    return stable_choice(opts, allowed.__contains__)
