@@ -1,12 +1,15 @@
 """The Hypothesis state machine over ``System.apply``, parametrised by profile and geometry.
 
-One rule, ``act``, draws an action kind (``stateful.kinds``: alloc, free, free of a page list,
-drain_local, drain_all, the fraction sysctl, ``alloc_contig_range``, the hwpoison
-``zone_pcp_disable`` user, offline, online, CPU down/up, and the scheduling choices: step or run
-a CPU, run its drain work, signal an offline), then a CPU and arguments among those enabled, and
-applies the action. A single rule keeps Hypothesis's per-rule swarm testing from separating the
-ingredients of a race, and drawing among enabled choices means no example is rejected. Blocks
-to free come from the ``blocks`` bundle (``consumes``), whose handles follow migrated blocks.
+One rule, ``act``, makes one choice, a weighted (kind, CPU) pair (``stateful.kinds``: alloc,
+free, free of a page list, drain_local, drain_all, the fraction sysctl, ``alloc_contig_range``,
+the hwpoison ``zone_pcp_disable`` user, offline, online, CPU down/up, and the scheduling
+choices: step or run a CPU's task, run its drain work, signal an offline), then draws the
+arguments of a start among those enabled, and applies the action. A single rule keeps
+Hypothesis's per-rule swarm testing from separating the ingredients of a race; choosing among
+what is enabled means no example is rejected. Blocks to free come from the ``blocks`` bundle
+(``consumes``), whose handles follow migrated blocks. Each example boots with a slow CPU or
+none (its task is scheduled 1 time in 8: how the §15.1 window opens) and a swarm of disruptive
+kinds left out (``stateful.kinds.SWARM``).
 
 Every invariant is checked after every action; at teardown every task runs to completion
 (``pcpfuzz.liveness.finish``, which checks OFFLINE-TERM) and the end state is checked. The
@@ -47,15 +50,21 @@ from stateful.kinds import (
     CHOICES,
     CPU_ACTIONS,
     START_OPS,
+    SWARM,
+    ArgsFn,
+    all_args,
+    but_the_last_block,
     enabled_kinds,
     pick_choice,
     schedule,
 )
-from strategies.operations import arguments
+from strategies.operations import choose_arguments
 
 RACE_WINDOW = "a free was in flight while an isolation or pcp-disable ran"
 """Label of examples where some free had prepared (cached its migratetype) but not committed
 while an isolation pass ran, a range was held isolated, or pcplists were disabled."""
+ARG_CHOICES = 256
+"""Values of a step's argument choice (a multiple of the usual option counts)."""
 REPORT_SHRINK_SECONDS = 30.0
 """Time the trace shrinker gets on a failure reported under pytest."""
 STALE_HANDLE = "free drew a dead block handle (re-resolved to the newest live block)"
@@ -108,6 +117,7 @@ class PcpMachine(RuleBasedStateMachine):
 
     profile: ClassVar[Profile]
     observer: ClassVar[Observer | None] = None
+    allowed: ClassVar[ArgsFn] = staticmethod(all_args)
     blocks = Bundle("blocks")
 
     def __init__(self) -> None:
@@ -118,6 +128,7 @@ class PcpMachine(RuleBasedStateMachine):
         self.labels: set[str] = set()
         self.failed = False
         self.sched: tuple[int, ...] = ()
+        self.off: frozenset[str] = frozenset()
         if self.observer is not None:
             self.observer.started(self)
 
@@ -129,16 +140,29 @@ class PcpMachine(RuleBasedStateMachine):
     def _boot(self, geometry: Geometry, data: st.DataObject) -> None:
         slow = data.draw(st.integers(0, geometry.nr_cpus), "slow CPU + 1 (0: none)")
         self.sched = schedule(geometry.nr_cpus, slow - 1 if slow else None)
+        level = data.draw(st.integers(0, 4), "swarm level")
+        self.off = frozenset(k for k in SWARM if data.draw(st.integers(0, 3), k) < level)
         self.system = System(self.profile, geometry)
         self.handles = HandleTable(self.system)
 
-    @rule(target=blocks, choice=st.integers(0, len(CHOICES) - 1), data=st.data())
-    def act(self, choice: int, data: st.DataObject) -> object:
-        """Apply the enabled action that ``choice`` (a kind and a CPU) and, for a start, the
-        drawn arguments name; put the blocks that entered the pool into ``blocks``."""
+    @rule(
+        target=blocks,
+        choice=st.integers(0, len(CHOICES) - 1),
+        arg=st.integers(0, ARG_CHOICES - 1),
+        data=st.data(),
+    )
+    def act(self, choice: int, arg: int, data: st.DataObject) -> object:
+        """Apply the enabled action that ``choice`` (a kind and a CPU) and, for a start, ``arg``
+        (its arguments) or, for a free, a block drawn from ``blocks`` name; put the blocks
+        that entered the pool into ``blocks``. Every step makes the same two choices (a free
+        a third), so that Hypothesis's mutations and shrinking keep later steps aligned."""
         s, handles = self.system, self.handles
         assert s is not None and handles is not None
-        kind, cpu = pick_choice(choice, enabled_kinds(s), len(s.cpus), self.sched)
+        enabled = enabled_kinds(s, self.allowed)
+        if enabled.keys() - self.off:
+            for kind in self.off & enabled.keys():
+                del enabled[kind]
+        kind, cpu = pick_choice(choice, enabled, len(s.cpus), self.sched)
         action: Action
         if kind == "free":
             handle = data.draw(consumes(self.blocks), "block")
@@ -147,7 +171,7 @@ class PcpMachine(RuleBasedStateMachine):
             action = Start(cpu, START_OPS[kind], (handles.resolve(handle),))
         elif kind in START_OPS:
             op = START_OPS[kind]
-            action = Start(cpu, op, data.draw(arguments(op, s), "args"))
+            action = Start(cpu, op, choose_arguments(op, s, arg, self.allowed(s, op)))
         else:
             action = CPU_ACTIONS[kind](cpu)
         self._apply(action)
@@ -197,9 +221,9 @@ class PcpMachine(RuleBasedStateMachine):
         raise InvariantViolation(violation, at, actions, shrunk)
 
     def _report(self, failure: Failure) -> Failure:
-        """The failing run Hypothesis reports (under pytest): shrink it with the trace shrinker
-        (Hypothesis's own shrinking is slow on this machine, and absent in the ``ci``
-        settings) and save it to ``$PCPFUZZ_CORPUS`` when that is set."""
+        """The failing run Hypothesis reports (under pytest): shrink it further with the trace
+        shrinker, which repairs the references that Hypothesis's deletions break, and save it
+        to ``$PCPFUZZ_CORPUS`` when that is set."""
         shrunk = shrink(failure, deadline=time.monotonic() + REPORT_SHRINK_SECONDS)
         path = save_from_env(shrunk, FoundBy("hypothesis"))
         if path is not None:
@@ -211,9 +235,18 @@ def machine_for(
     profile: Profile,
     geometries: st.SearchStrategy[Geometry] | Geometry = DEFAULT_GEOMETRY,
     observer: Observer | None = None,
+    *,
+    keep_populated: bool = False,
 ) -> type[PcpMachine]:
     """A state machine class for ``profile`` whose examples boot ``geometries`` (a geometry,
-    or a strategy to draw one from); ``observer`` watches every example."""
+    or a strategy to draw one from); ``observer`` watches every example.
+
+    ``keep_populated``: offline never takes the zone's last online block. Emptying the zone
+    frees its pagesets (``zone_pcp_reset``) under an allocation on another CPU that read its
+    batch and has yet to refill with IRQs off: the pages it takes after an online are lost
+    (CONSERVE; a use-after-free in the kernel). Every kernel before patch 7 has it; the forced
+    drain of ``zone_pcp_disable`` waits for that CPU. Runs that must pass on v5.10 keep the
+    zone populated; ``tests/test_stateful_meta.py`` shows the suite finding it."""
     boot_with = st.just(geometries) if isinstance(geometries, Geometry) else geometries
 
     class Machine(PcpMachine):
@@ -226,4 +259,6 @@ def machine_for(
     Machine.__name__ = Machine.__qualname__ = name
     Machine.profile = profile
     Machine.observer = observer
+    if keep_populated:
+        Machine.allowed = staticmethod(but_the_last_block)
     return Machine

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 
 import attrs
-from hypothesis import Phase, settings
+from hypothesis import Phase, settings, statistics
 from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -102,6 +102,9 @@ class Run:
     failure: Found | None
     """Hypothesis's shrunk failure (the shortest seen if the shrink budget ran out)."""
     seconds: float
+    statuses: Counter[str] = attrs.Factory(Counter)
+    """Generate-phase examples by Hypothesis status (valid, invalid, overrun, interesting),
+    from Hypothesis's statistics; empty when a budget ended the run."""
 
     @property
     def found_after(self) -> float | None:
@@ -120,14 +123,16 @@ def run(
     shrink_seconds: float = math.inf,
     shrink_limit: int | None = None,
     base: str = "ci",
+    keep_populated: bool = False,
 ) -> Run:
     """Run ``profile``'s state machine on ``geometry`` with Hypothesis seed ``seed``: at most
     ``max_examples`` examples of ``steps`` actions and ``seconds`` of search, then Hypothesis's
     shrinking for at most ``shrink_seconds`` and ``shrink_limit`` examples. Settings derive
     from the ``base`` profile, with no database, a single reported failure, and every phase
-    but ``explain``."""
+    but ``explain``; ``keep_populated`` as in ``machine_for``."""
     recorder = Recorder(seconds, shrink_seconds, shrink_limit)
-    machine = hypothesis_seed(seed)(machine_for(profile, geometry, recorder))
+    machine = machine_for(profile, geometry, recorder, keep_populated=keep_populated)
+    hypothesis_seed(seed)(machine)
     chosen = settings(
         PROFILES[base],
         max_examples=max_examples,
@@ -139,12 +144,19 @@ def run(
         phases=tuple(p for p in Phase if p is not Phase.explain),
     )
     failure = None
+    stats: list[dict] = []
     try:
-        run_state_machine_as_test(machine, settings=chosen)
+        with statistics.collector.with_value(stats.append):
+            run_state_machine_as_test(machine, settings=chosen)
     except InvariantViolation as e:
         failure = Found(e.actions, e.violation, e.at)
     except BaseException:
         if not recorder.stopped:
             raise
         failure = recorder.best
-    return Run(recorder, failure, time.perf_counter() - recorder.began)
+    statuses = Counter(
+        case["status"]
+        for phase in stats
+        for case in phase.get("generate-phase", {}).get("test-cases", ())
+    )
+    return Run(recorder, failure, time.perf_counter() - recorder.began, statuses)
