@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import attrs
 from hypothesis import Phase, settings, statistics
@@ -49,6 +50,8 @@ class Recorder:
     seconds: float
     shrink_seconds: float
     shrink_limit: int | None = None
+    progress: Callable[[int, int], None] | None = None
+    """Told (examples, model steps) after each example of the search."""
     began: float = attrs.Factory(time.perf_counter)
     examples: int = 0
     model_steps: int = 0
@@ -92,6 +95,8 @@ class Recorder:
             self.events.update(s.events)
         if RACE_WINDOW in machine.labels:
             self.race_windows += 1
+        if self.progress is not None:
+            self.progress(self.examples, self.model_steps)
 
 
 @attrs.frozen
@@ -124,13 +129,15 @@ def run(
     shrink_limit: int | None = None,
     base: str = "ci",
     keep_populated: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Run:
     """Run ``profile``'s state machine on ``geometry`` with Hypothesis seed ``seed``: at most
     ``max_examples`` examples of ``steps`` actions and ``seconds`` of search, then Hypothesis's
     shrinking for at most ``shrink_seconds`` and ``shrink_limit`` examples. Settings derive
     from the ``base`` profile, with no database, a single reported failure, and every phase
-    but ``explain``; ``keep_populated`` as in ``machine_for``."""
-    recorder = Recorder(seconds, shrink_seconds, shrink_limit)
+    but ``explain``; ``keep_populated`` as in ``machine_for``; ``progress`` is told (examples,
+    model steps) after each example of the search."""
+    recorder = Recorder(seconds, shrink_seconds, shrink_limit, progress)
     machine = machine_for(profile, geometry, recorder, keep_populated=keep_populated)
     hypothesis_seed(seed)(machine)
     chosen = settings(

@@ -17,12 +17,15 @@ from pcpfuzz.profiles import Profile
 from pcpfuzz.shrink import shrink
 from stateful.machine import RACE_WINDOW
 from stateful.runner import run
+from stateful.settings import PROFILES
 
 HYPOTHESIS_SHRINK_SECONDS = 10.0
 TRACE_SHRINK_SECONDS = 30.0
+EXAMPLE_STEPS = PROFILES["ci"].stateful_step_count
+"""The example length the settings profiles use (25: measured best for v5.9-nofix's race)."""
 
 
-@register("hypothesis")
+@register("hypothesis", steps=EXAMPLE_STEPS)
 def hypothesis_engine(profile: Profile, geometry: Geometry, seed: int, budget: Budget) -> Campaign:
     """Search ``profile`` with Hypothesis seed ``seed``; ``events`` sums the model's behaviour
     counters over the search's examples, plus the number of examples with a free in flight
@@ -35,6 +38,7 @@ def hypothesis_engine(profile: Profile, geometry: Geometry, seed: int, budget: B
         steps=budget.steps,
         seconds=budget.seconds,
         shrink_seconds=HYPOTHESIS_SHRINK_SECONDS,
+        progress=budget.progress,
     )
     rec = r.recorder
     events = dict(sorted(rec.events.items()))
