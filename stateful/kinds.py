@@ -7,7 +7,9 @@ scheduling that interleaves them) meet in every example; the weights decide how 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
+from functools import lru_cache
 
 from pcpfuzz.actions import Action, CpuDown, CpuUp, Run, RunWork, Signal, Step
 from pcpfuzz.ops import OPS
@@ -130,6 +132,37 @@ def enabled_kinds(s: System, args: ArgsFn = all_args) -> dict[str, list[int]]:
     return out
 
 
+def can_act(s: System, kind: str, cpu: int, args: ArgsFn = all_args) -> bool:
+    """Whether ``kind`` is enabled on ``cpu`` (as ``enabled_kinds`` would say)."""
+    if not 0 <= cpu < len(s.cpus):
+        return False
+    if kind in CPU_ACTIONS:
+        return s.why_not(CPU_ACTIONS[kind](cpu)) is None
+    c = s.cpus[cpu]
+    op = START_OPS[kind]
+    return c.online and c.task is None and OPS[op].available(s.profile) and bool(args(s, op))
+
+
+def choose(
+    index: int,
+    s: System,
+    sched: tuple[int, ...],
+    args: ArgsFn = all_args,
+    off: frozenset[str] = frozenset(),
+) -> tuple[str, int]:
+    """``pick_choice`` in ``s``, with the kinds in ``off`` left out (unless nothing else can
+    act); the full list of enabled kinds is built only when the chosen pair cannot act."""
+    kind, slot = CHOICES[index]
+    cpu = _slot_cpu(kind, slot, len(s.cpus), sched)
+    if kind not in off and can_act(s, kind, cpu, args):
+        return kind, cpu
+    enabled = enabled_kinds(s, args)
+    if enabled.keys() - off:
+        for k in off & enabled.keys():
+            del enabled[k]
+    return pick_choice(index, enabled, len(s.cpus), sched)
+
+
 def pick_choice(
     index: int, enabled: dict[str, list[int]], nr_cpus: int, sched: tuple[int, ...]
 ) -> tuple[str, int]:
@@ -150,15 +183,25 @@ def pick_choice(
         cpu = _slot_cpu(kind, slot, nr_cpus, sched)
         return kind, cpu if cpu in cpus else cpus[index % len(cpus)]
     passing = [
-        (k, cpu)
-        for k in PASSING_KINDS
-        for s in range(CPU_SLOTS)
-        if (cpu := _slot_cpu(k, s, nr_cpus, sched)) in enabled.get(k, ())
+        (pair, n) for pair, n in _passing(nr_cpus, sched) if pair[1] in enabled.get(pair[0], ())
     ]
     if passing:
-        return passing[index % len(passing)]
+        r = index % sum(n for _, n in passing)
+        for pair, n in passing:
+            if r < n:
+                return pair
+            r -= n
     pairs = [(k, c) for k in WEIGHTED_KINDS for c in enabled.get(k, ())]
     return pairs[index % len(pairs)]
+
+
+@lru_cache(maxsize=64)
+def _passing(nr_cpus: int, sched: tuple[int, ...]) -> tuple[tuple[tuple[str, int], int], ...]:
+    """Each (kind, CPU) by which time passes, with its weight: kinds by weight, CPUs by slot."""
+    weights = Counter(
+        (k, _slot_cpu(k, slot, nr_cpus, sched)) for k in PASSING_KINDS for slot in range(CPU_SLOTS)
+    )
+    return tuple(weights.items())
 
 
 def _slot_cpu(kind: str, slot: int, nr_cpus: int, sched: tuple[int, ...]) -> int:

@@ -54,8 +54,7 @@ from stateful.kinds import (
     ArgsFn,
     all_args,
     but_the_last_block,
-    enabled_kinds,
-    pick_choice,
+    choose,
     schedule,
 )
 from strategies.operations import choose_arguments
@@ -158,11 +157,7 @@ class PcpMachine(RuleBasedStateMachine):
         a third), so that Hypothesis's mutations and shrinking keep later steps aligned."""
         s, handles = self.system, self.handles
         assert s is not None and handles is not None
-        enabled = enabled_kinds(s, self.allowed)
-        if enabled.keys() - self.off:
-            for kind in self.off & enabled.keys():
-                del enabled[kind]
-        kind, cpu = pick_choice(choice, enabled, len(s.cpus), self.sched)
+        kind, cpu = choose(choice, s, self.sched, self.allowed, self.off)
         action: Action
         if kind == "free":
             handle = data.draw(consumes(self.blocks), "block")

@@ -9,7 +9,15 @@ from pcpfuzz.invariants import check
 from pcpfuzz.ops import OPS
 from pcpfuzz.profiles import PROFILES, VERSIONS
 from pcpfuzz.system import System
-from stateful.kinds import CHOICES, WEIGHTS, enabled_kinds, pick_choice, schedule
+from stateful.kinds import (
+    CHOICES,
+    SWARM,
+    WEIGHTS,
+    choose,
+    enabled_kinds,
+    pick_choice,
+    schedule,
+)
 from strategies import (
     arguments,
     boot_high_batch,
@@ -111,6 +119,10 @@ def test_a_choice_names_an_enabled_action_and_every_enabled_one_is_reachable(
     reached = {pick_choice(i, enabled, n, sched) for i in range(len(CHOICES))}
     assert reached == {(k, c) for k, cpus in enabled.items() for c in cpus}
     assert set(enabled) <= set(WEIGHTS)
+    off = frozenset(data.draw(st.sets(st.sampled_from(SWARM)), label="off"))
+    kept = {k: cpus for k, cpus in enabled.items() if k not in off} or enabled
+    for i in range(len(CHOICES)):
+        assert choose(i, s, sched, off=off) == pick_choice(i, kept, n, sched)
 
 
 def test_a_slow_cpu_gets_one_scheduling_slot() -> None:
