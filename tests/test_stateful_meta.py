@@ -97,6 +97,7 @@ def test_the_engine_reports_a_replayable_shrunk_failure_and_its_counts() -> None
     assert c.engine == "hypothesis" and c.failure is not None
     assert replays("v5.9-nofix", DEFAULT_GEOMETRY, c.failure)
     assert c.original_length is not None and len(c.failure.actions) <= c.original_length
-    assert 0 < c.examples <= budget.max_examples + c.examples // 2
-    assert c.model_steps > 0 and c.found_after is not None and c.found_after <= c.seconds
-    assert c.events["offline succeeded"] > 0 and RACE_WINDOW in c.events
+    assert c.examples > 0 and c.model_steps >= c.original_length
+    assert c.found_after is not None and c.found_after <= c.seconds
+    # The failing example itself had a free in flight while the offline isolated its page.
+    assert c.events[RACE_WINDOW] >= 1 and c.events["free committed with a stale migratetype"]
