@@ -241,7 +241,7 @@ def machine_for(
     batch and has yet to refill with IRQs off: the pages it takes after an online are lost
     (CONSERVE; a use-after-free in the kernel). Every kernel before patch 7 has it; the forced
     drain of ``zone_pcp_disable`` waits for that CPU. Runs that must pass on v5.10 keep the
-    zone populated; ``tests/test_stateful_meta.py`` shows the suite finding it."""
+    zone populated; the suite's 6-action find is ``tests/test_stateful.py::ZONE_RESET``."""
     boot_with = st.just(geometries) if isinstance(geometries, Geometry) else geometries
 
     class Machine(PcpMachine):
