@@ -1,8 +1,9 @@
 """The kinds of action the state machine chooses among, their weights, and which are enabled.
 
-A step makes one choice, a (kind, CPU) pair, then draws the arguments of a start. Every kind
-stays available in every example, so the ingredients of a race (a free, an isolation, the
-scheduling that interleaves them) meet in every example; the weights decide how often.
+A step makes two choices: a (kind, CPU) pair, and an index into the arguments of a start.
+Every kind stays available in every example, so the ingredients of a race (a free, an
+isolation, the scheduling that interleaves them) meet in every example; the weights decide
+how often.
 """
 
 from __future__ import annotations
@@ -119,8 +120,8 @@ def enabled_kinds(s: System, args: ArgsFn = all_args) -> dict[str, list[int]]:
     for CPU actions; a start kind needs an idle online CPU and ``args`` for its operation)."""
     out: dict[str, list[int]] = {}
     cpus = range(len(s.cpus))
-    for kind, cls in CPU_ACTIONS.items():
-        able = [i for i in cpus if s.why_not(cls(i)) is None]
+    for kind in CPU_ACTIONS:
+        able = [i for i in cpus if can_act(s, kind, i)]
         if able:
             out[kind] = able
     idle = [i for i in cpus if s.cpus[i].online and s.cpus[i].task is None]

@@ -1,10 +1,10 @@
 """Arguments of the model's operations (``pcpfuzz.ops``), as the kernel requires them.
 
 The geometry-level strategies (orders, migratetypes, MAX_ORDER- and pageblock-aligned contig
-ranges, memory blocks, sysctl values) know nothing of the state. ``arguments(op, system)``
-combines them with the state so that every draw is an argument tuple the op accepts right now
-(one of ``op.args(system)``): a driver chooses among enabled arguments and never rejects one,
-with one stable choice (``strategies.choice``).
+ranges, memory blocks, sysctl values) know nothing of the state. ``options(op, system)`` lists
+the weighted argument tuples a driver chooses among in a state, and ``arguments`` (a strategy)
+and ``choose_arguments`` (for an index a driver drew) pick one the op accepts right now (one of
+``op.args(system)``) with one stable choice (``strategies.choice``): a driver never rejects one.
 """
 
 from __future__ import annotations
