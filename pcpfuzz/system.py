@@ -83,6 +83,8 @@ class System:
         self.bugs: list[Violation] = []
         self.events: dict[str, int] = {}
         self.log: list[tuple[int, int | None, str]] = []
+        self.returned: list[tuple[str, int | None] | None] = [None] * geo.nr_cpus
+        """What the last task to end on each CPU was and returned: (op, return value)."""
         self.actions_applied = 0
         self.steps = 0
         self._next_tid = 0
@@ -305,6 +307,7 @@ class System:
 
     def _task_done(self, t: Task, ret: int | None) -> None:
         self.cpus[t.cpu].task = None
+        self.returned[t.cpu] = (t.op, ret)
         if self.tracing and ret is not None:
             self.klog(t.cpu, f"{t.op} returns {ret}")
         for m in self.mutexes:

@@ -3,7 +3,6 @@ kernel generator to its end, and shape buddy and pcplist states with the model's
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from pcpfuzz.actions import RunWork, Step
@@ -78,19 +77,8 @@ def step_until(
 
 def finish_task(s: System, cpu: int, bound: int = BOUND, checked: bool = False) -> int | None:
     """Drive the task on ``cpu`` to its end like ``step_until``; returns its return value."""
-    op = s.cpus[cpu].task.op
     step_until(s, cpu, lambda x: x.cpus[cpu].task is None, bound, checked)
-    return returned(s, cpu, op)
-
-
-def returned(s: System, cpu: int, op: str) -> int | None:
-    """The value the last ``op`` on ``cpu`` returned, from the trace."""
-    pattern = re.compile(rf"{re.escape(op)} returns (-?\d+)")
-    for _n, log_cpu, text in reversed(s.log):
-        m = pattern.fullmatch(text)
-        if log_cpu == cpu and m:
-            return int(m.group(1))
-    return None
+    return s.returned[cpu][1]
 
 
 def take_all(s: System) -> list[int]:

@@ -1,7 +1,7 @@
 """pcp high/batch sizing (spec §8.1, §8.2) at real scale, and the fraction sysctl handler."""
 
 import pytest
-from helpers import finish_task, holds, kernel_task, lines, make, returned, run_gen
+from helpers import finish_task, holds, kernel_task, lines, make, run_gen
 
 from pcpfuzz.actions import Start
 from pcpfuzz.constants import EINVAL
@@ -138,7 +138,7 @@ def test_sysctl_op_through_apply() -> None:
     s = make("v5.11")
     s.apply(Start(0, "percpu_pagelist_fraction", (7,)))
     assert s.cpus[0].task is None
-    assert returned(s, 0, "percpu_pagelist_fraction") == EINVAL
+    assert s.returned[0] == ("percpu_pagelist_fraction", EINVAL)
     s.apply(Start(0, "percpu_pagelist_fraction", (16,)))
     assert finish_task(s, 0) == 0
     assert [(p.high, p.batch) for p in s.pcp] == [(4, 1), (4, 1)]

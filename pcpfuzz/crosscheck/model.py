@@ -8,7 +8,6 @@ kernel's block size (a 128 MiB block is 32768 pages), so its high/batch values a
 zone of the kernel's size gets under the model's (5.10) rule.
 """
 
-import re
 from collections.abc import Sequence
 
 import attrs
@@ -79,16 +78,6 @@ def _pcp_state(s: System) -> tuple[Pair, ...]:
     return tuple((pcp.high, pcp.batch) for pcp in s.pcp)
 
 
-def _return_value(s: System, cpu: int, op: str) -> int | None:
-    """The op's return value, from the model's trace (``"<op> returns <ret>"``)."""
-    pattern = re.compile(rf"{re.escape(op)} returns (-?\d+)")
-    for _n, log_cpu, text in reversed(s.log):
-        m = pattern.fullmatch(text)
-        if log_cpu == cpu and m:
-            return int(m.group(1))
-    return None
-
-
 def run_op(
     s: System, op: str, args: tuple[int, ...], cpu: int = 0
 ) -> tuple[int | None, list[tuple[Pair, ...]]]:
@@ -101,7 +90,7 @@ def run_op(
         if task is None:
             if s.bugs:
                 raise ModelError(f"model {op}{args} reported {s.bugs[0]}")
-            return _return_value(s, cpu, op), states
+            return s.returned[cpu][1], states
         if task.runnable(s):
             s.apply(Step(cpu=cpu))
         elif s.runnable_work():
