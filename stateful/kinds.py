@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from functools import lru_cache
 
-from pcpfuzz.actions import Action, CpuDown, CpuUp, Run, RunWork, Signal, Step
+from pcpfuzz.actions import ACTION_TYPES, Action, Start
 from pcpfuzz.ops import OPS
 from pcpfuzz.system import System
 
@@ -30,14 +30,7 @@ START_OPS: dict[str, str] = {
 }
 """Kinds that start an operation on an idle CPU, and the operation (``pcpfuzz.ops``)."""
 
-CPU_ACTIONS: dict[str, type[Action]] = {
-    "step": Step,
-    "run": Run,
-    "work": RunWork,
-    "signal": Signal,
-    "cpu_down": CpuDown,
-    "cpu_up": CpuUp,
-}
+CPU_ACTIONS: dict[str, type[Action]] = {k: c for k, c in ACTION_TYPES.items() if c is not Start}
 """Kinds that act on one CPU: the scheduling choices, signals and CPU hotplug."""
 
 WEIGHTS: dict[str, int] = {
