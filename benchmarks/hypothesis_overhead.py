@@ -118,6 +118,40 @@ def repetition(rep: int, examples: int, steps: int) -> dict[str, dict[str, float
     }
 
 
+def measure(examples: int, steps: int, repeat: int) -> dict[str, dict[str, float]]:
+    """Median steps, steps/s and µs/step of each run over ``repeat`` repetitions."""
+    reps = [repetition(rep, examples, steps) for rep in range(repeat)]
+    rows = {}
+    for name in reps[0]:
+        rates = [r[name]["steps"] / r[name]["seconds"] for r in reps]
+        rows[name] = {
+            "steps": statistics.median(r[name]["steps"] for r in reps),
+            "steps_per_second": statistics.median(rates),
+            "us_per_step": 1e6 / statistics.median(rates),
+        }
+    return rows
+
+
+def show_rows(rows: dict[str, dict[str, float]], title: str) -> tuple[float, float]:
+    """Print the runs and the ratio; return (project/trivial ratio, share outside the model)."""
+    ours, trivial = rows["project machine"], rows["trivial machine"]
+    ratio = ours["us_per_step"] / trivial["us_per_step"]
+    outside = 1 - rows["model alone (replay)"]["us_per_step"] / ours["us_per_step"]
+    show(
+        title,
+        ("run", "steps", "steps/s", "µs/step"),
+        (
+            (name, f"{r['steps']:.0f}", f"{r['steps_per_second']:,.0f}", f"{r['us_per_step']:.0f}")
+            for name, r in rows.items()
+        ),
+    )
+    print(
+        f"project machine / trivial machine: {ratio:.2f}x the time per step; outside the "
+        f"model (Hypothesis and the machine's choosing): {outside:.0%} of a step"
+    )
+    return ratio, outside
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--examples", type=int, default=100, help="examples per run")
@@ -130,32 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     examples, steps, repeat = args.examples, args.steps, args.repeat
     if args.quick:
         examples, steps, repeat = 5, 10, 1
-    reps = [repetition(rep, examples, steps) for rep in range(repeat)]
-    rows = {}
-    for name in reps[0]:
-        rates = [r[name]["steps"] / r[name]["seconds"] for r in reps]
-        rows[name] = {
-            "steps": statistics.median(r[name]["steps"] for r in reps),
-            "steps_per_second": statistics.median(rates),
-            "us_per_step": 1e6 / statistics.median(rates),
-        }
-    ours, trivial = rows["project machine"], rows["trivial machine"]
-    model = rows["model alone (replay)"]
-    ratio = ours["us_per_step"] / trivial["us_per_step"]
-    hypothesis_share = 1 - model["us_per_step"] / ours["us_per_step"]
-    show(
+    rows = measure(examples, steps, repeat)
+    title = (
         f"Hypothesis steps/s on {PROFILE}, default geometry: {examples} examples x {steps} "
-        f"steps, median of {repeat}",
-        ("run", "steps", "steps/s", "µs/step"),
-        (
-            (name, f"{r['steps']:.0f}", f"{r['steps_per_second']:,.0f}", f"{r['us_per_step']:.0f}")
-            for name, r in rows.items()
-        ),
+        f"steps, median of {repeat}"
     )
-    print(
-        f"project machine / trivial machine: {ratio:.2f}x the time per step; outside the "
-        f"model (Hypothesis and the machine's choosing): {hypothesis_share:.0%} of a step"
-    )
+    ratio, outside = show_rows(rows, title)
     save(
         "hypothesis_overhead",
         {
@@ -165,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             "repeat": repeat,
             "runs": rows,
             "ratio_project_over_trivial": ratio,
-            "share_of_project_step_outside_model": hypothesis_share,
-            "repetitions": reps,
+            "share_of_project_step_outside_model": outside,
         },
         args.out,
         started,
