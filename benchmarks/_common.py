@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from importlib import import_module
 from pathlib import Path
@@ -73,6 +75,20 @@ def engines(names: Iterable[str] | None = None) -> dict[str, EngineFn]:
 def median(xs: Sequence[float]) -> float:
     """The median, with an empty sequence as NaN."""
     return statistics.median(xs) if xs else float("nan")
+
+
+def detection(runs: Sequence[dict]) -> dict[str, object]:
+    """What every time-to-bug table reports of a set of seeded runs: seeds, detections, the
+    invariants found, and the median and worst time to the first failure (inf: not found)."""
+    found = [r for r in runs if r["found"]]
+    ttf = sorted(r["found_after"] if r["found"] else math.inf for r in runs)
+    return {
+        "seeds": len(runs),
+        "detected": len(found),
+        "invariants": dict(Counter(r["invariant"] for r in found)),
+        "median_time_to_failure": median(ttf),
+        "worst_time_to_failure": ttf[-1],
+    }
 
 
 def seconds(x: float) -> str:

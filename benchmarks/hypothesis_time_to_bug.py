@@ -16,16 +16,14 @@ one, and the shrink time; the JSON has every seed's row and traces.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import machine, median, save, seconds, show  # noqa: E402
+from _common import detection, machine, median, save, seconds, show  # noqa: E402
 
 from pcpfuzz.engines.base import Failure  # noqa: E402
 from pcpfuzz.engines.hypothesis_engine import (  # noqa: E402
@@ -87,13 +85,8 @@ def one_seed(profile: str, seed: int, budget_s: float, shrink_s: float) -> dict[
 
 def summary(rows: list[dict]) -> dict[str, object]:
     found = [r for r in rows if r["found"]]
-    ttf = sorted(r["found_after"] if r["found"] else math.inf for r in rows)
     return {
-        "seeds": len(rows),
-        "detected": len(found),
-        "invariants": dict(Counter(r["invariant"] for r in found)),
-        "median_time_to_failure": median(ttf),
-        "worst_time_to_failure": ttf[-1],
+        **detection(rows),
         "median_examples_to_failure": median([r["examples"] for r in found]),
         "original_lengths": sorted(r["original_length"] for r in found),
         "hypothesis_lengths": sorted(r["hypothesis_length"] for r in found),

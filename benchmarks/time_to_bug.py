@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import engines, machine, median, save, seconds, show  # noqa: E402
+from _common import detection, engines, machine, median, save, seconds, show  # noqa: E402
 
 from pcpfuzz.engines.base import budget_for  # noqa: E402
 from pcpfuzz.ladder import geometry_for  # noqa: E402
@@ -64,7 +64,6 @@ def summarize(rows: list[dict], budget_s: float) -> list[dict[str, object]]:
             if not runs:
                 continue
             found = [r for r in runs if r["found"]]
-            ttf = sorted(r["found_after"] if r["found"] else math.inf for r in runs)
             total = sorted(
                 r["found_after"] + r["shrink_seconds"] if r["found"] else math.inf for r in runs
             )
@@ -73,11 +72,7 @@ def summarize(rows: list[dict], budget_s: float) -> list[dict[str, object]]:
                 {
                     "profile": profile,
                     "engine": engine,
-                    "seeds": len(runs),
-                    "detected": len(found),
-                    "invariants": dict(Counter(r["invariant"] for r in found)),
-                    "median_time_to_failure": median(ttf),
-                    "worst_time_to_failure": ttf[-1],
+                    **detection(runs),
                     "median_shrink_seconds": median([r["shrink_seconds"] for r in found]),
                     "median_time_with_shrinking": median(total),
                     "lengths": dict(sorted(Counter(r["length"] for r in found).items())),
