@@ -61,7 +61,7 @@ def state_tuple(s: System) -> tuple:
         tuple((p.high, p.batch, p.count, tuple(map(tuple, p.lists))) for p in s.pcp),
         tuple((c.online, c.work_pending, _task(c.task)) for c in s.cpus),
         s.fraction,
-        tuple((m.name, m.owner) for m in s.mutexes),
+        tuple((m.name, m.owner) for m in (*s.mutexes, *s.spinlocks)),
         (s.pcp_disabled, s.isolation_passes),
         tuple((u.tid, u.start, u.end, u.kind) for u in s.iso_users),
         tuple((v.invariant, v.message) for v in s.bugs),

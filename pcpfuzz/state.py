@@ -68,6 +68,8 @@ class Wait:
     """What a blocked task waits for; a task yields one to sleep."""
 
     __slots__ = ()
+    irqs_off = False
+    """Whether the task waits with IRQs off (spinning in ``spin_lock_irqsave``)."""
 
     def ready(self, sys: Any) -> bool:
         raise NotImplementedError
@@ -89,6 +91,33 @@ class MutexWait(Wait):
 
     def describe(self) -> str:
         return f"mutex_lock({self.mutex.name})"
+
+
+@attrs.define(slots=True, eq=False)
+class SpinLock:
+    """A spinning lock (``spinlock_t``) that a task may hold across atomic steps. ``owner`` is
+    the id of the holding task. It excludes only the tasks that take it: a lockless reader
+    sees every step of a section that holds it."""
+
+    name: str
+    owner: int | None = None
+
+
+class SpinWait(Wait):
+    """Spinning in ``spin_lock`` until the lock is free; ``irqs_off`` for ``spin_lock_irqsave``
+    (the CPU's drain work cannot run meanwhile)."""
+
+    __slots__ = ("lock", "irqs_off")
+
+    def __init__(self, lock: SpinLock, irqs_off: bool) -> None:
+        self.lock = lock
+        self.irqs_off = irqs_off
+
+    def ready(self, sys: Any) -> bool:
+        return self.lock.owner is None
+
+    def describe(self) -> str:
+        return f"spin_lock({self.lock.name}), held by task {self.lock.owner}"
 
 
 class WorkWait(Wait):

@@ -22,6 +22,7 @@ from pcpfuzz.state import (
     IsolationUser,
     Mutex,
     PerCpuPages,
+    SpinLock,
     Task,
     Wait,
     Zone,
@@ -69,6 +70,8 @@ class System:
             self.mem_hotplug_lock,
             self.device_hotplug_lock,
         )
+        self.spinlocks: list[SpinLock] = []
+        """The spinlocks a task may hold across steps (checked at task end, fingerprinted)."""
         self.pcp_disabled = False
         self.isolation_passes = 0
         """Ghost: tasks inside a start/undo isolation pass (FL-TYPE is checked outside)."""
@@ -302,15 +305,19 @@ class System:
             t.hung = True
             self.bug("HANG", str(hang))
             return
-        t.wait = y if isinstance(y, Wait) else None
-        t.irq_off = y is IRQ_OFF
+        if isinstance(y, Wait):
+            t.wait = y
+            t.irq_off = y.irqs_off
+        else:
+            t.wait = None
+            t.irq_off = y is IRQ_OFF
 
     def _task_done(self, t: Task, ret: int | None) -> None:
         self.cpus[t.cpu].task = None
         self.returned[t.cpu] = (t.op, ret)
         if self.tracing and ret is not None:
             self.klog(t.cpu, f"{t.op} returns {ret}")
-        for m in self.mutexes:
+        for m in (*self.mutexes, *self.spinlocks):
             if m.owner == t.tid:
                 self.bug("LOCK-ORDER", f"CPU{t.cpu} {t.op} returned {ret} holding {m.name}")
         if t.pcp_disabled_depth:

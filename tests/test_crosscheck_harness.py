@@ -156,6 +156,7 @@ def fake_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capture: str) ->
     fake_qemu(bin_dir, WRITE_DONE.replace('echo "@@ DONE 1.0"', f"cat {tmp_path / 'capture.data'}"))
     (bin_dir / "qemu").rename(bin_dir / "qemu-system-x86_64")
     elf(tmp_path, [1]).rename(bin_dir / "busybox")
+    (bin_dir / "busybox").chmod(0o755)
     image = tmp_path / "cache" / "crosscheck" / "5.10" / "vmlinuz"
     image.parent.mkdir(parents=True)
     image.write_bytes(b"")

@@ -1,11 +1,11 @@
-"""Sleeping locks (``mutex_lock``/``mutex_unlock``) and waits, as generators that yield while
-blocked (spec §14.1)."""
+"""Sleeping locks (``mutex_lock``/``mutex_unlock``), spinlocks held across steps, and waits, as
+generators that yield while blocked (spec §14.1; modern-kernels §7)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pcpfuzz.state import Mutex, MutexWait, Task, TaskGen, Wait
+from pcpfuzz.state import Mutex, MutexWait, SpinLock, SpinWait, Task, TaskGen, Wait
 
 if TYPE_CHECKING:
     from pcpfuzz.system import System
@@ -34,3 +34,30 @@ def wait_until(s: System, w: Wait) -> TaskGen:
     while not w.ready(s):
         yield w
     return None
+
+
+def spin_lock(s: System, t: Task, lock: SpinLock, *, irqs_off: bool = False) -> TaskGen:
+    """``spin_lock`` (``spin_lock_irqsave`` with ``irqs_off``): spin until ``lock`` is free, then
+    take it. The holder may yield; a task that takes the same lock waits for it, a lockless
+    reader does not. Taking a lock the task already holds is a self-deadlock (LOCK-ORDER)."""
+    if lock.owner == t.tid:
+        s.bug("LOCK-ORDER", f"CPU{t.cpu} {t.op} takes {lock.name}, which it already holds")
+    while lock.owner is not None:
+        yield SpinWait(lock, irqs_off)
+    lock.owner = t.tid
+    return None
+
+
+def spin_trylock(t: Task, lock: SpinLock) -> bool:
+    """``spin_trylock``: take ``lock`` if it is free; never waits."""
+    if lock.owner is not None:
+        return False
+    lock.owner = t.tid
+    return True
+
+
+def spin_unlock(s: System, t: Task, lock: SpinLock) -> None:
+    """``spin_unlock``."""
+    if lock.owner != t.tid:
+        s.bug("LOCK-ORDER", f"CPU{t.cpu} {t.op} releases {lock.name}, held by task {lock.owner}")
+    lock.owner = None
