@@ -154,7 +154,8 @@ def test_ctrl_c_cancels_the_units_and_keeps_the_findings(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(
-    "address", ["tcp://127.0.0.1:1", "nonsense://nowhere", "no-port", "tcp://no-such-host.invalid:8786"]
+    "address",
+    ["tcp://127.0.0.1:1", "nonsense://nowhere", "no-port", "tcp://no-such-host.invalid:8786"],
 )
 def test_a_bad_scheduler_is_a_one_line_error_before_anything_runs(
     address: str, tmp_path: Path

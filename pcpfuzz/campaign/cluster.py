@@ -137,19 +137,18 @@ class Runner:
         return len(out)
 
     def _fill(self) -> None:
-        while len(self.futures) < self.limit:
-            sent = False
-            for t in self.tallies:
-                if len(self.futures) >= self.limit:
-                    return
-                unit = t.next_unit(time.monotonic())
-                if unit is not None:
-                    future = self.client.submit(run_unit, unit, pure=False)
-                    self.futures[future.key] = (future, t, unit)
-                    self.pending.add(future)
-                    sent = True
-            if not sent:
-                return
+        """Send units while threads are free, each to the profile with the fewest out (the
+        profiles share the workers evenly)."""
+        active = list(self.tallies)
+        while active and len(self.futures) < self.limit:
+            t = min(active, key=lambda t: (len(t.running), t.sent))
+            unit = t.next_unit(time.monotonic())
+            if unit is None:
+                active.remove(t)
+                continue
+            future = self.client.submit(run_unit, unit, pure=False)
+            self.futures[future.key] = (future, t, unit)
+            self.pending.add(future)
 
     def _settle(self, future: Future) -> None:
         entry = self.futures.pop(future.key, None)
