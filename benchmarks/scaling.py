@@ -1,16 +1,18 @@
-"""Scaling: the test suite with ``pytest -n auto`` against ``-n 0``, and the native engines in
-one and two worker processes (total examples and actions per second).
+"""Scaling: the test suite with ``pytest -n auto`` against ``-n 0``, the native engines in
+one and two worker processes (total examples and actions per second), and ``pcpfuzz fuzz
+--workers 1`` and ``--workers 2`` (Dask) against the serial ``pcpfuzz fuzz``.
 
 The engines share nothing between seeds, so a campaign parallelises by running seeds in
 separate processes; the table shows what the machine's cores give.
 
     python benchmarks/scaling.py            # the suite twice, then 10 s per engine run
-    python benchmarks/scaling.py --quick    # engines only, 0.2 s each
+    python benchmarks/scaling.py --quick    # engines only, 0.2 s each; campaigns 1 s each
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import subprocess
@@ -76,6 +78,50 @@ def parallel(engine: str, processes: int, seconds: float) -> dict[str, object]:
     }
 
 
+def fuzz_command(workers: int | None, seconds: float) -> dict[str, object]:
+    """``pcpfuzz fuzz`` on ``PROFILE`` for ``seconds``, serial or on ``workers`` (its JSON row;
+    a distributed row's seconds start once the workers are up)."""
+    cluster = [] if workers is None else ["--workers", str(workers)]
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("pcpfuzz")), "fuzz", "--profile", PROFILE]
+        + ["--time", str(seconds), "--json", *cluster],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode not in (0, 1):
+        sys.exit(f"pcpfuzz fuzz failed: {done.stderr.strip()}")
+    row = json.loads(done.stdout.splitlines()[-1])
+    return {
+        "workers": workers,
+        "seconds": row["seconds"],
+        "examples": row["examples"],
+        "actions": row["model_steps"],
+        "actions_per_second": row["model_steps"] / row["seconds"],
+    }
+
+
+def campaigns(seconds: float) -> list[dict[str, object]]:
+    """The serial command, then ``--workers 1`` and ``--workers 2``; ratios to the serial."""
+    rows = [fuzz_command(w, seconds) for w in (None, 1, 2)]
+    for r in rows:
+        r["ratio"] = r["actions_per_second"] / rows[0]["actions_per_second"]
+    show(
+        f"pcpfuzz fuzz --profile {PROFILE} --time {seconds:g}, serial and on Dask workers",
+        ("run", "examples", "actions/s", "vs serial"),
+        (
+            (
+                "serial" if r["workers"] is None else f"--workers {r['workers']}",
+                r["examples"],
+                f"{r['actions_per_second']:,.0f}",
+                f"{r['ratio']:.2f}x",
+            )
+            for r in rows
+        ),
+    )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="engines only, tiny budgets")
@@ -121,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
             for r in rows
         ),
     )
-    save("scaling", {"suite": suites, "engines": rows, "seconds": seconds}, args.out, started)
+    fuzz_rows = campaigns(1.0 if args.quick else 2 * args.seconds)
+    data = {"suite": suites, "engines": rows, "campaigns": fuzz_rows, "seconds": seconds}
+    save("scaling", data, args.out, started)
     return 0
 
 

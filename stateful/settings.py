@@ -2,6 +2,8 @@
 
 ``load()`` picks one by name: the pytest option ``--pcpfuzz-settings``, else the environment
 variable ``PCPFUZZ_SETTINGS``, else ``dev``. Examples are ``stateful_step_count`` actions long.
+With ``--pcpfuzz-db URL`` or ``PCPFUZZ_DB`` the example database is Hypothesis's Redis one at
+``URL``, shared by every machine that names it (a profile without a database, ``ci``, refuses).
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 import os
 
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.database import ExampleDatabase
 
 ENV = "PCPFUZZ_SETTINGS"
+DB_ENV = "PCPFUZZ_DB"
 DEFAULT = "dev"
 _COMMON = {
     "deadline": None,
@@ -45,6 +49,28 @@ class UnknownSettings(KeyError):
         return f"unknown settings profile {self.args[0]!r} (known: {', '.join(PROFILES)})"
 
 
+class BadDatabase(ValueError):
+    """A ``--pcpfuzz-db`` that cannot be used: one line naming it."""
+
+
+def database(url: str) -> ExampleDatabase:
+    """Hypothesis's Redis example database at ``url`` (``redis://HOST:PORT[/DB]``), checked to
+    answer; raises ``BadDatabase``."""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise BadDatabase(f"{url!r} is not a Redis URL (redis://HOST:PORT[/DB])")
+    try:
+        import redis
+        from hypothesis.extra.redis import RedisExampleDatabase
+    except ImportError:
+        raise BadDatabase("a Redis database needs hypothesis[redis] (pcpfuzz[cluster])") from None
+    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as e:
+        raise BadDatabase(f"cannot reach {url}: {e}") from None
+    return RedisExampleDatabase(client, key_prefix=b"pcpfuzz-hypothesis:")
+
+
 def register() -> None:
     """Register every profile with Hypothesis."""
     for name, value in PROFILES.items():
@@ -60,9 +86,17 @@ def chosen(option: str | None = None) -> str:
     return name
 
 
-def load(option: str | None = None) -> str:
-    """Register the profiles and load the chosen one (see ``chosen``); returns its name."""
+def load(option: str | None = None, db: str | None = None) -> str:
+    """Register the profiles and load the chosen one (see ``chosen``), with the Redis example
+    database ``db`` (else ``$PCPFUZZ_DB``) when given; returns its name. Raises
+    ``UnknownSettings`` or ``BadDatabase``."""
     register()
     name = chosen(option)
+    url = db or os.environ.get(DB_ENV)
+    if url:
+        if PROFILES[name].database is None:
+            raise BadDatabase(f"the {name!r} settings profile is database-free; {url} unused")
+        settings.register_profile(f"{name}+db", settings(PROFILES[name], database=database(url)))
+        name = f"{name}+db"
     settings.load_profile(name)
     return name

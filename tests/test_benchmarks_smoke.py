@@ -39,3 +39,4 @@ def test_benchmark_script_runs_quick(script: str, tmp_path: Path) -> None:
         assert all(r["actions_per_second"] > 0 for r in data["native"])
     if script == "scaling.py":
         assert {r["processes"] for r in data["engines"]} == {1, 2}
+        assert [r["workers"] for r in data["campaigns"]] == [None, 1, 2]

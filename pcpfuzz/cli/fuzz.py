@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pcpfuzz.campaign import SCHEDULER_ENV
 from pcpfuzz.corpus import CORPUS_ENV, save_failure
 from pcpfuzz.engines.base import Campaign, budget_for
 from pcpfuzz.engines.registry import DEFAULT_ENGINE, load_engines
@@ -78,6 +79,17 @@ def _table(rows: list[dict[str, object]]) -> Table:
     help=f"Save each shrunk counterexample under this corpus directory [env: {CORPUS_ENV}].",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per profile, per line.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Run the campaign on N local worker processes (a Dask LocalCluster).",
+)
+@click.option(
+    "--scheduler",
+    envvar=SCHEDULER_ENV,
+    metavar="tcp://HOST:PORT",
+    help=f"Run the campaign on this Dask scheduler's workers [env: {SCHEDULER_ENV}].",
+)
 def command(
     profiles: tuple[str, ...],
     engine: str,
@@ -86,6 +98,8 @@ def command(
     seconds: float | None,
     corpus: Path | None,
     as_json: bool,
+    workers: int | None,
+    scheduler: str | None,
 ) -> int:
     """Fuzz kernel profiles; exit 1 when a violation is found, 0 when none is."""
     engines = load_engines()
@@ -95,6 +109,12 @@ def command(
         chosen = [get_profile(n) for n in profiles] if profiles else list(VERSIONS)
     except UnknownProfile as e:
         raise click.BadParameter(str(e), param_hint="--profile") from None
+    if workers is not None or scheduler is not None:
+        from pcpfuzz.campaign.cli import distributed  # imports Dask: only when asked
+
+        budget = seconds or DEFAULT_SECONDS
+        cluster = {"workers": workers, "scheduler": scheduler}
+        return distributed(chosen, engine, seed, max_examples, budget, corpus, as_json, **cluster)
     rows = []
     with _progress() as progress:
         for profile in chosen:

@@ -34,6 +34,10 @@ class Budget:
     steps: int = 60
     progress: Callable[[int, int], None] | None = attrs.field(default=None, eq=False)
     """Told (examples, model steps) now and then while a campaign runs, for a progress bar."""
+    first_example: int = 0
+    """The index of the first example (episode) to run: a work unit of a distributed campaign
+    (``pcpfuzz.campaign``) runs the examples ``first_example`` onwards of a serial run's seed;
+    engines without numbered episodes (``hypothesis``) ignore it."""
 
 
 @attrs.frozen

@@ -72,7 +72,7 @@ def run_campaign(
     failure = None
     while examples < budget.max_examples and time.perf_counter() < deadline:
         s = System(profile, geometry)
-        policy = make_policy(s, episode_rng(engine, seed, examples), budget)
+        policy = make_policy(s, episode_rng(engine, seed, budget.first_example + examples), budget)
         actions, failure = run_episode(s, policy, budget.steps)
         examples += 1
         model_steps += len(actions)
