@@ -118,7 +118,7 @@ def command(
             raise click.BadParameter(str(e), param_hint="--corpus") from None
     rows: list[dict[str, object]] = []
     status = None
-    profile = chosen[0]
+    running = ""
     try:
         with _progress() as progress:
             for profile in chosen:
@@ -140,6 +140,7 @@ def command(
                 budget = budget_for(
                     engine, max_examples or 10**9, seconds or DEFAULT_SECONDS, report
                 )
+                running = f" during {profile.name}"
                 campaign = engines[engine](profile, geometry_for(profile.name), seed, budget)
                 f = campaign.failure
                 if f is None and campaign.examples == 0:
@@ -149,11 +150,12 @@ def command(
                 progress.update(task, examples=campaign.examples, found=found)
                 progress.stop_task(task)
                 rows.append(_finish(campaign, corpus, engine, seed, profile.name))
+                running = ""
                 plain.done(rows[-1])
                 if as_json:
                     click.echo(json.dumps(rows[-1]))
     except KeyboardInterrupt:
-        status = f"interrupted during {profile.name}; the profiles reported ran to their end"
+        status = f"interrupted{running}; the profiles reported ran to their end"
     if not as_json and rows:
         Console(file=sys.stdout).print(_table(rows))
     if not as_json:
