@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from pcpfuzz.engines.registry import DEFAULT_ENGINE, ENGINE_NAMES
+
 
 class FiniteSeconds(click.ParamType):
     """A number of seconds, finite and above 0 (``nan``, ``inf``, 0 and less are refused)."""
@@ -35,3 +37,13 @@ def nothing_tested(profile: str, seconds: float) -> click.BadParameter:
         "tested; give more time",
         param_hint="--time",
     )
+
+
+ENGINE = click.option(
+    "--engine",
+    default=DEFAULT_ENGINE,
+    show_default=True,
+    type=click.Choice(ENGINE_NAMES),
+    help="Exploration engine.",
+)
+"""The ``--engine`` option of the commands that run a campaign."""

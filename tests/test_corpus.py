@@ -361,3 +361,9 @@ def test_installed_command(corpus, entry):
         == f"malformed {corpus / 'bad.json'}: actions[2].op: unknown operation 'foo'"
     )
     assert "1 ok, 0 diverged, 1 malformed" in proc.stdout
+
+
+def test_the_engine_names_known_to_the_corpus_are_the_registry_s():
+    from pcpfuzz.engines.registry import ENGINE_NAMES, load_engines
+
+    assert set(ENGINE_NAMES) == set(load_engines())

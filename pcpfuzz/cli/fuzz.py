@@ -14,10 +14,10 @@ from rich.table import Table
 
 from pcpfuzz.corpus import CORPUS_ENV, check_corpus_dir, save_failure
 from pcpfuzz.engines.base import Campaign, budget_for
-from pcpfuzz.engines.registry import DEFAULT_ENGINE, ENGINE_NAMES, load_engines
+from pcpfuzz.engines.registry import load_engines
 from pcpfuzz.files import WriteError
 from pcpfuzz.ladder import geometry_for
-from pcpfuzz.options import SECONDS, nothing_tested
+from pcpfuzz.options import ENGINE, SECONDS, nothing_tested
 from pcpfuzz.profiles import VERSIONS, UnknownProfile, get_profile
 
 DEFAULT_SECONDS = 15.0
@@ -68,13 +68,7 @@ def _table(rows: list[dict[str, object]]) -> Table:
     help="Profile to fuzz (repeatable; 'pcpfuzz profiles' lists them). Default: the version "
     f"profiles {', '.join(p.name for p in VERSIONS)}.",
 )
-@click.option(
-    "--engine",
-    default=DEFAULT_ENGINE,
-    show_default=True,
-    type=click.Choice(ENGINE_NAMES),
-    help="Exploration engine.",
-)
+@ENGINE
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the run.")
 @click.option(
     "--max-examples",

@@ -14,10 +14,10 @@ from rich.table import Table
 
 from pcpfuzz.corpus import check_corpus_dir, save_failure
 from pcpfuzz.engines.base import Campaign, budget_for
-from pcpfuzz.engines.registry import DEFAULT_ENGINE, ENGINE_NAMES, load_engines
+from pcpfuzz.engines.registry import load_engines
 from pcpfuzz.files import WriteError
 from pcpfuzz.ladder import Row, profiles, run_profile
-from pcpfuzz.options import SECONDS, nothing_tested
+from pcpfuzz.options import ENGINE, SECONDS, nothing_tested
 
 DEFAULT_SECONDS = 5.0
 """Per-profile budget: thirteen profiles, about a minute."""
@@ -46,13 +46,7 @@ def _table(rows: list[Row]) -> Table:
 
 
 @click.command("ladder")
-@click.option(
-    "--engine",
-    default=DEFAULT_ENGINE,
-    show_default=True,
-    type=click.Choice(ENGINE_NAMES),
-    help="Exploration engine.",
-)
+@ENGINE
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the run.")
 @click.option(
     "--time",
