@@ -9,6 +9,7 @@ profile. ``trace`` is a kernel-style rendering for reviewers, not part of the co
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,10 +21,13 @@ import cattrs
 
 from pcpfuzz.actions import ACTION_KIND, ACTION_TYPES, Action, Start
 from pcpfuzz.engines.base import Failure
+from pcpfuzz.engines.registry import ENGINE_NAMES
+from pcpfuzz.files import WriteError, check_writable_dir, write_atomically
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.invariants import INVARIANT_NAMES
-from pcpfuzz.ops import OPS
-from pcpfuzz.profiles import LADDER, PROFILES, VERSIONS, Profile, base_of, get_profile
+from pcpfuzz.ladder import kernels_to_pass
+from pcpfuzz.ops import OPS, Op
+from pcpfuzz.profiles import PROFILES, Profile, get_profile
 from pcpfuzz.render import format_plain, render
 from pcpfuzz.trace import END
 
@@ -33,16 +37,21 @@ CORPUS_ENV = "PCPFUZZ_CORPUS"
 """When set, engines save each shrunk failure under this directory (CI leaves it unset)."""
 
 
-def fixed_profiles(profile: str) -> tuple[str, ...]:
-    """The profiles on which a counterexample found on ``profile`` must pass: for a bug
-    profile (one built on a version, off the ladder: v5.9-nofix, the zoo), the version it is
-    built on and the later ones; none for a version or a rung of the series, where a failure
-    has no known fix."""
-    p = get_profile(profile)
-    base = base_of(p)
-    if p in LADDER or base not in VERSIONS:
-        return ()
-    return tuple(v.name for v in VERSIONS[VERSIONS.index(base) :])
+MAX_ENTRY_BYTES = 1 << 20
+"""The largest entry file read: a shrunk trace is a few kilobytes."""
+GEOMETRY_BOUNDS: Mapping[str, tuple[int, int]] = {
+    "nr_blocks": (1, 64),
+    "block_pages": (1, 4096),
+    "pageblock_order": (0, 10),
+    "max_order": (1, 11),
+    "nr_cpus": (1, 64),
+    "fraction": (0, 1 << 31),
+    "sizing_scale": (1, 1 << 20),
+}
+"""The range of each integer geometry field an entry may give (the kernel's MAX_ORDER is at
+most 11), checked before a ``Geometry`` is built."""
+MAX_PAGES = 1 << 16
+"""The most pages (``nr_blocks * block_pages``) an entry's zone may have."""
 
 
 @attrs.frozen
@@ -92,6 +101,10 @@ class MalformedEntry(ValueError):
     """An entry that cannot be read: ``str`` is one line naming the field or action index."""
 
 
+class CorpusError(WriteError):
+    """An entry file of the right name that holds something else: one line naming it."""
+
+
 class _FieldError(ValueError):
     """A structuring error whose message is shown as is, about ``field`` of the value being
     structured when given."""
@@ -134,7 +147,19 @@ def _structure_action(raw: Any, _type: Any) -> Action:
     args = raw.get("args", [])
     if not isinstance(args, list) or any(type(a) is not int for a in args):
         raise _FieldError(f"expected a list of integers, got {json.dumps(args)}", "args")
+    least, most = _arity(OPS[op])
+    if not least <= len(args) <= (len(args) if most is None else most):
+        want = f"at least {least}" if most is None else str(least)
+        raise _FieldError(f"{op} takes {want} argument(s), got {len(args)}", "args")
     return Start(cpu, op, tuple(args))
+
+
+def _arity(op: Op) -> tuple[int, int | None]:
+    """The least and most arguments ``op`` takes after the system and the task (most: None
+    when it takes any number)."""
+    params = list(inspect.signature(op.run).parameters.values())[2:]
+    fixed = [p for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    return len(fixed), None if len(fixed) < len(params) else len(fixed)
 
 
 def _unstructure_action(action: Action) -> dict[str, Any]:
@@ -210,6 +235,11 @@ def _check(entry: Entry) -> None:
     for i, name in enumerate(entry.must_pass):
         if name not in PROFILES:
             raise MalformedEntry(f"must_pass[{i}]: unknown profile {name!r}")
+    if entry.found_by.engine not in ENGINE_NAMES:
+        raise MalformedEntry(
+            f"found_by.engine: unknown engine {entry.found_by.engine!r} "
+            f"(known: {', '.join(ENGINE_NAMES)})"
+        )
     e = entry.expect
     if e is not None:
         if e.invariant not in INVARIANT_NAMES:
@@ -221,12 +251,30 @@ def _check(entry: Entry) -> None:
             )
 
 
+def _check_geometry_bounds(raw: Any) -> None:
+    """Every integer geometry field inside ``GEOMETRY_BOUNDS``, and at most ``MAX_PAGES``
+    pages, before a ``Geometry`` (or a ``System`` of that size) is built."""
+    if not isinstance(raw, dict):
+        return  # the converter says what is wrong
+    for name, (low, high) in GEOMETRY_BOUNDS.items():
+        value = raw.get(name)
+        if type(value) is int and not low <= value <= high:
+            raise MalformedEntry(f"geometry.{name}: {value} is outside {low}..{high}")
+    blocks, pages = raw.get("nr_blocks", 1), raw.get("block_pages", 1)
+    if type(blocks) is int and type(pages) is int and blocks * pages > MAX_PAGES:
+        raise MalformedEntry(
+            f"geometry: nr_blocks * block_pages = {blocks * pages} pages, more than {MAX_PAGES}"
+        )
+
+
 def parse_entry(text: str) -> Entry:
     """Read an entry from JSON text; raises ``MalformedEntry`` with a one-line reason."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as e:
         raise MalformedEntry(f"bad JSON: {e}") from None
+    except RecursionError:
+        raise MalformedEntry("bad JSON: nested too deeply") from None
     if not isinstance(raw, dict):
         raise MalformedEntry("entry: expected a JSON object")
     version = raw.get("format")
@@ -235,6 +283,7 @@ def parse_entry(text: str) -> Entry:
             f"format: version {json.dumps(version)} is not supported "
             f"(this pcpfuzz reads version {FORMAT_VERSION})"
         )
+    _check_geometry_bounds(raw.get("geometry"))
     try:
         entry = _converter.structure(raw, Entry)
     except cattrs.BaseValidationError as e:
@@ -246,6 +295,9 @@ def parse_entry(text: str) -> Entry:
 def load_entry(path: Path) -> Entry:
     """Read the entry at ``path``; raises ``MalformedEntry`` (message prefixed with the path)."""
     try:
+        size = path.stat().st_size
+        if size > MAX_ENTRY_BYTES:
+            raise MalformedEntry(f"{size} bytes, more than the {MAX_ENTRY_BYTES} an entry may have")
         return parse_entry(path.read_text())
     except MalformedEntry as e:
         raise MalformedEntry(f"{path}: {e}") from None
@@ -280,7 +332,8 @@ def make_entry(
     must_pass: Sequence[str] | None = None,
 ) -> Entry:
     """An entry whose expectation is what ``actions`` do now (run with tracing, which also
-    gives the rendering); ``must_pass`` defaults to ``fixed_profiles(profile.name)``."""
+    gives the rendering); ``must_pass`` defaults to ``pcpfuzz.ladder.kernels_to_pass``: the
+    kernel with the fix, where the actions can run."""
     rendering = render(profile, geometry, actions)
     out = rendering.outcome
     v = out.violation
@@ -290,7 +343,9 @@ def make_entry(
         profile=profile.name,
         geometry=geometry,
         expect=expect,
-        must_pass=tuple(fixed_profiles(profile.name) if must_pass is None else must_pass),
+        must_pass=tuple(
+            kernels_to_pass(profile, geometry, actions) if must_pass is None else must_pass
+        ),
         found_by=found_by,
         actions=tuple(actions[: out.applied]),
         trace=tuple(format_plain(rendering)),
@@ -298,13 +353,29 @@ def make_entry(
 
 
 def save_entry(entry: Entry, corpus_dir: Path) -> Path:
-    """Write ``entry`` to ``corpus_dir/<profile>/<file_name>`` unless that file exists (the
-    same run already recorded); returns its path."""
+    """Write ``entry`` to ``corpus_dir/<profile>/<file_name>`` (the whole file or nothing:
+    written beside it, then renamed) unless that file already records the same run; returns
+    its path. Raises ``WriteError`` when it cannot be written, ``CorpusError`` when a file of
+    that name holds something else (it is reported, never trusted or overwritten)."""
     path = Path(corpus_dir) / entry.profile / entry.file_name()
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(dumps(entry))
+    if path.exists() or path.is_symlink():
+        try:
+            recorded = load_entry(path)
+        except MalformedEntry as e:
+            raise CorpusError(f"{path} exists and is not this entry: {e}") from None
+        if recorded.content_hash() != entry.content_hash():
+            raise CorpusError(f"{path} exists and records another run")
+        return path
+    check_writable_dir(path.parent)
+    write_atomically(path, dumps(entry))
     return path
+
+
+def check_corpus_dir(corpus_dir: Path, profiles: Sequence[str]) -> None:
+    """Fail early, before a campaign runs, if entries for ``profiles`` cannot be saved under
+    ``corpus_dir`` (see ``check_writable_dir``); raises ``WriteError``."""
+    for d in (Path(corpus_dir), *(Path(corpus_dir) / p for p in profiles)):
+        check_writable_dir(d)
 
 
 def save_failure(
@@ -315,7 +386,8 @@ def save_failure(
 ) -> Path:
     """Record an engine's (shrunk) failure in the corpus; ``found_by`` is a ``FoundBy`` or
     ``{"engine": ..., "seed": ...}``. Raises ``ValueError`` when the actions do not reproduce
-    the failure under ``pcpfuzz.trace.execute``."""
+    the failure under ``pcpfuzz.trace.execute``, ``WriteError`` (a ``ValueError``) when the
+    entry cannot be written."""
     if not isinstance(found_by, FoundBy):
         found_by = FoundBy(**found_by)
     entry = make_entry(failure.profile, failure.geometry, failure.actions, found_by, must_pass)

@@ -9,15 +9,16 @@ A rung must find nothing; a zoo profile must find its bug, as one of the invaria
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 
 import attrs
 
+from pcpfuzz.actions import Action
 from pcpfuzz.engines.base import Budget, Campaign, EngineFn, Failure
 from pcpfuzz.geometry import DEFAULT_GEOMETRY, Geometry
-from pcpfuzz.profiles import LADDER, PROFILES, ZOO, Profile, base_of, changes
+from pcpfuzz.profiles import LADDER, PROFILES, VERSIONS, ZOO, Profile, base_of, changes
 from pcpfuzz.system import NotEnabled
 from pcpfuzz.trace import execute
 
@@ -64,26 +65,39 @@ def expected(name: str) -> tuple[str, ...]:
 
 
 def must_pass(profile: Profile) -> tuple[str, ...]:
-    """The kernels on which a counterexample found on ``profile`` must pass: for a zoo bug,
-    the version it was put into (which has the fix); for a rung, none (a finding there is
+    """The kernels on which a counterexample found on ``profile`` must pass: for a bug profile
+    (a zoo bug, or a version older than the one it is built on: v5.9-nofix), the version it
+    was taken from (which has the fix); for a rung or a version, none (a finding there is
     new)."""
     base = base_of(profile)
-    return (base.name,) if profile in ZOO and base is not None else ()
+    if base is None or profile in LADDER:
+        return ()
+    older = (
+        profile in VERSIONS and base in VERSIONS and VERSIONS.index(profile) < VERSIONS.index(base)
+    )
+    return (base.name,) if profile in ZOO or older else ()
 
 
-def fixed_kernels(failure: Failure) -> tuple[str, ...]:
-    """``must_pass(failure.profile)`` without the kernels on which the failing actions cannot
-    run at all: a fix can make the interleaving impossible (v5.11's forced drain waits for
-    the allocation's IRQ-off section that the unforced drain skips), and the corpus replays
-    only what can run."""
+def kernels_to_pass(
+    profile: Profile, geometry: Geometry, actions: Sequence[Action]
+) -> tuple[str, ...]:
+    """``must_pass(profile)`` without the kernels on which ``actions`` cannot run at all: a
+    fix can make the interleaving impossible (v5.11's forced drain waits for the
+    allocation's IRQ-off section that the unforced drain skips), and the corpus replays only
+    what can run. The one rule of ``pcpfuzz fuzz --corpus`` and ``pcpfuzz ladder --corpus``."""
     out = []
-    for name in must_pass(failure.profile):
+    for name in must_pass(profile):
         try:
-            execute(PROFILES[name], failure.geometry, failure.actions)
+            execute(PROFILES[name], geometry, actions)
         except NotEnabled:
             continue
         out.append(name)
     return tuple(out)
+
+
+def fixed_kernels(failure: Failure) -> tuple[str, ...]:
+    """``kernels_to_pass`` for an engine's failure."""
+    return kernels_to_pass(failure.profile, failure.geometry, failure.actions)
 
 
 def adds(profile: Profile) -> str:
@@ -139,8 +153,9 @@ def profiles() -> Iterator[tuple[str, Profile]]:
     yield from (("zoo", p) for p in ZOO)
 
 
-Saver = Callable[[Campaign, tuple[str, ...]], Path]
-"""Saves a campaign's failure to the corpus with the given must-pass profiles."""
+Saver = Callable[[Campaign, tuple[str, ...]], Path | None]
+"""Saves a campaign's failure to the corpus with the given must-pass profiles (None: it
+could not be saved, and said why)."""
 
 
 def run_profile(

@@ -34,9 +34,9 @@ def swimlanes(r: Rendering) -> Table:
     ncpus = r.system.geo.nr_cpus
     table = Table(title="per-CPU swim lanes", show_lines=True, expand=True)
     table.add_column("#", justify="right", style="dim")
-    table.add_column("action", style="bold")
+    table.add_column("action", style="bold", overflow="fold")
     for cpu in range(ncpus):
-        table.add_column(f"CPU{cpu}")
+        table.add_column(f"CPU{cpu}", overflow="fold")
     cells: dict[tuple[int, int], list[TraceLine]] = {}
     verdicts: dict[int, str] = {}
     for line in r.lines:

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import attrs
 
-from pcpfuzz.corpus import Entry, Expect, MalformedEntry, dumps, load_entry, profile_of
+from pcpfuzz.corpus import (
+    Entry,
+    Expect,
+    MalformedEntry,
+    dumps,
+    load_entry,
+    profile_of,
+)
+from pcpfuzz.files import write_atomically
 from pcpfuzz.fingerprint import fingerprint
 from pcpfuzz.profiles import get_profile
 from pcpfuzz.render import format_plain, render
@@ -178,8 +186,9 @@ def replay_paths(paths: Iterable[Path]) -> Iterator[ReplayResult | MalformedEntr
 
 def update_trace(result: ReplayResult) -> Path:
     """Rewrite a replayed entry's file with this run's trace rendering; only for an entry that
-    behaves as recorded (the rendering is not the contract, the outcome is)."""
+    behaves as recorded (the rendering is not the contract, the outcome is). The file is
+    replaced whole or not at all; raises ``WriteError`` when it cannot be written."""
     if result.path is None or not result.ok:
         raise ValueError("only an entry read from a file and replayed as recorded is updated")
-    result.path.write_text(dumps(attrs.evolve(result.entry, trace=result.trace)))
+    write_atomically(result.path, dumps(attrs.evolve(result.entry, trace=result.trace)))
     return result.path

@@ -22,7 +22,6 @@ from pcpfuzz.corpus import (
     FoundBy,
     MalformedEntry,
     dumps,
-    fixed_profiles,
     load_entry,
     make_entry,
     parse_entry,
@@ -32,6 +31,7 @@ from pcpfuzz.corpus import (
 )
 from pcpfuzz.engines.base import Failure
 from pcpfuzz.geometry import Geometry
+from pcpfuzz.ladder import kernels_to_pass, must_pass
 from pcpfuzz.profiles import LADDER, ZOO, get_profile
 from pcpfuzz.replay import replay_entry
 from pcpfuzz.trace import END, execute
@@ -48,7 +48,7 @@ def race_failure(actions=RACE) -> Failure:
 
 @pytest.fixture(scope="module")
 def entry():
-    return make_entry(NOFIX, Geometry(), RACE, FoundBy("test", 7))
+    return make_entry(NOFIX, Geometry(), RACE, FoundBy("random", 7))
 
 
 def raw(entry) -> dict:
@@ -73,16 +73,16 @@ def test_round_trip(entry):
 def test_the_entry_records_the_outcome_and_the_fix(entry):
     assert entry.format == FORMAT_VERSION
     assert entry.expect == Expect("ISO-PCP", 7, execute(NOFIX, Geometry(), RACE).violation.message)
-    assert entry.must_pass == ("v5.10", "v5.11")
+    assert entry.must_pass == ("v5.10",)
     data = raw(entry)
     assert data["actions"][2] == {"cpu": 0, "do": "start", "op": "free_pages", "args": [56]}
     assert data["actions"][1] == {"cpu": 0, "do": "step"}
-    assert data["found_by"] == {"engine": "test", "seed": 7}
+    assert data["found_by"] == {"engine": "random", "seed": 7}
     assert data["trace"][-1].strip().startswith("ISO-PCP violated")
 
 
 def test_a_passing_entry_says_passes():
-    e = make_entry(get_profile("v5.11"), Geometry(), RACE, FoundBy("test"))
+    e = make_entry(get_profile("v5.11"), Geometry(), RACE, FoundBy("random"))
     assert e.expect is None and e.must_pass == ()
     assert raw(e)["expect"] == "passes"
     assert e.file_name().startswith("passes-")
@@ -90,11 +90,23 @@ def test_a_passing_entry_says_passes():
 
 
 def test_bug_profiles_must_pass_where_fixed():
-    assert fixed_profiles("v5.9-nofix") == ("v5.10", "v5.11")
-    assert fixed_profiles("v5.8-nobulkclamp") == ("v5.10", "v5.11")
-    assert fixed_profiles("v5.11-unforced-disable") == ("v5.11",)
-    assert all(fixed_profiles(p.name) for p in ZOO)
-    assert not any(fixed_profiles(p.name) for p in LADDER)
+    assert must_pass(get_profile("v5.9-nofix")) == ("v5.10",)
+    assert must_pass(get_profile("v5.8-nobulkclamp")) == ("v5.10",)
+    assert must_pass(get_profile("v5.11-unforced-disable")) == ("v5.11",)
+    assert all(must_pass(p) for p in ZOO)
+    assert not any(must_pass(p) for p in LADDER)
+
+
+def test_must_pass_leaves_out_a_fixed_kernel_the_actions_cannot_run_on():
+    """Item 1: get_hwpoison_page exists on v5.11 only, so a zoo trace using it cannot run on a
+    kernel without it; make_entry (fuzz --corpus) and the ladder share kernels_to_pass."""
+    unforced = get_profile("v5.11-unforced-disable")
+    runs = (Start(0, "alloc_pages", (0, 1)), Step(0))
+    assert kernels_to_pass(unforced, Geometry(), runs) == ("v5.11",)
+    nofix = (Start(0, "alloc_pages", (0, 1)), Step(0), Start(0, "get_hwpoison_page", ()))
+    assert kernels_to_pass(get_profile("v5.8-nobulkclamp"), Geometry(), nofix) == ()
+    e = make_entry(get_profile("v5.8-nobulkclamp"), Geometry(), runs, FoundBy("random"))
+    assert e.must_pass == ("v5.10",) and replay_entry(e).ok
 
 
 def test_the_diff_shows_one_action_a_line(entry):
@@ -224,7 +236,7 @@ def test_a_changed_message_diverges_at_its_action(entry):
 
 
 def test_a_later_expectation_diverges_where_the_failure_now_shows():
-    e = make_entry(NOFIX, Geometry(), RACE[:-1], FoundBy("test"))
+    e = make_entry(NOFIX, Geometry(), RACE[:-1], FoundBy("random"))
     assert e.expect.at == END
     bad = attrs.evolve(e, expect=Expect("ISO-PCP", 2, "x"))
     (d,) = replay_entry(bad).divergences
@@ -241,7 +253,9 @@ def test_a_fix_that_does_not_hold_diverges_on_that_profile(entry):
 def test_an_action_not_enabled_on_a_fixed_profile_diverges():
     """get_hwpoison_page exists on v5.11 only: a v5.11 trace using it cannot run on v5.10."""
     actions = (Start(0, "alloc_pages", (0, 1)), Step(0), Start(0, "get_hwpoison_page", ()))
-    e = make_entry(get_profile("v5.11"), Geometry(), actions, FoundBy("t"), must_pass=("v5.10",))
+    e = make_entry(
+        get_profile("v5.11"), Geometry(), actions, FoundBy("random"), must_pass=("v5.10",)
+    )
     (d,) = replay_entry(e).divergences
     assert (d.profile, d.at) == ("v5.10", 2)
     assert "not enabled" in d.actual
@@ -347,3 +361,9 @@ def test_installed_command(corpus, entry):
         == f"malformed {corpus / 'bad.json'}: actions[2].op: unknown operation 'foo'"
     )
     assert "1 ok, 0 diverged, 1 malformed" in proc.stdout
+
+
+def test_the_engine_names_known_to_the_corpus_are_the_registry_s():
+    from pcpfuzz.engines.registry import ENGINE_NAMES, load_engines
+
+    assert set(ENGINE_NAMES) == set(load_engines())

@@ -97,7 +97,7 @@ def test_the_table_names_every_profile_and_what_it_adds() -> None:
 @pytest.mark.parametrize(
     ("args", "culprit"),
     [
-        (("--engine", "nope"), "unknown engine 'nope'"),
+        (("--engine", "nope"), "'nope' is not one of"),
         (("--time", "0"), "--time"),
         (("--max-examples", "0"), "--max-examples"),
     ],

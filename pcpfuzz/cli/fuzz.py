@@ -13,14 +13,19 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from pcpfuzz.campaign import SCHEDULER_ENV
-from pcpfuzz.corpus import CORPUS_ENV, save_failure
+from pcpfuzz.corpus import CORPUS_ENV, check_corpus_dir, save_failure
 from pcpfuzz.engines.base import Campaign, budget_for
-from pcpfuzz.engines.registry import DEFAULT_ENGINE, load_engines
+from pcpfuzz.engines.registry import load_engines
+from pcpfuzz.files import WriteError
 from pcpfuzz.ladder import geometry_for
+from pcpfuzz.options import ENGINE, SECONDS, nothing_tested
 from pcpfuzz.profiles import VERSIONS, UnknownProfile, get_profile
 
 DEFAULT_SECONDS = 15.0
 """Per-profile budget of the embedded default campaign (three profiles: under a minute)."""
+PLAIN_PROGRESS_SECONDS = 10.0
+"""How often a plain progress line goes to stderr when it is not a terminal."""
+EXIT_INTERRUPTED = 130
 
 
 def _row(c: Campaign, entry: Path | None) -> dict[str, object]:
@@ -61,16 +66,22 @@ def _table(rows: list[dict[str, object]]) -> Table:
     "profiles",
     multiple=True,
     metavar="NAME",
-    help="Profile to fuzz (repeatable). Default: every version profile, briefly.",
+    help="Profile to fuzz (repeatable; 'pcpfuzz profiles' lists them). Default: the version "
+    f"profiles {', '.join(p.name for p in VERSIONS)}.",
 )
-@click.option("--engine", default=DEFAULT_ENGINE, show_default=True, help="Exploration engine.")
+@ENGINE
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the run.")
-@click.option("--max-examples", type=click.IntRange(min=1), help="Examples per profile.")
+@click.option(
+    "--max-examples",
+    type=click.IntRange(min=1),
+    help="Examples per profile; a profile stops at --max-examples or --time, whichever comes "
+    "first, or at its first finding [default: no limit].",
+)
 @click.option(
     "--time",
     "seconds",
-    type=click.FloatRange(min=0, min_open=True),
-    help=f"Seconds per profile [default: {DEFAULT_SECONDS:g}].",
+    type=SECONDS,
+    help=f"Seconds per profile (see --max-examples) [default: {DEFAULT_SECONDS:g}].",
 )
 @click.option(
     "--corpus",
@@ -101,48 +112,101 @@ def command(
     workers: int | None,
     scheduler: str | None,
 ) -> int:
-    """Fuzz kernel profiles; exit 1 when a violation is found, 0 when none is."""
+    """Fuzz kernel profiles; exit 1 when a violation is found, 0 when none is, 2 on bad input
+    (or a budget too small for one example), 130 when interrupted (what was found is shown)."""
     engines = load_engines()
-    if engine not in engines:
-        raise click.BadParameter(f"unknown engine {engine!r} (known: {', '.join(engines)})")
     try:
         chosen = [get_profile(n) for n in profiles] if profiles else list(VERSIONS)
     except UnknownProfile as e:
         raise click.BadParameter(str(e), param_hint="--profile") from None
+    if corpus is not None:
+        try:
+            check_corpus_dir(corpus, [p.name for p in chosen])
+        except WriteError as e:
+            raise click.BadParameter(str(e), param_hint="--corpus") from None
     if workers is not None or scheduler is not None:
         from pcpfuzz.campaign.cli import distributed  # imports Dask: only when asked
 
         budget = seconds or DEFAULT_SECONDS
         cluster = {"workers": workers, "scheduler": scheduler}
         return distributed(chosen, engine, seed, max_examples, budget, corpus, as_json, **cluster)
-    rows = []
-    with _progress() as progress:
-        for profile in chosen:
-            task = progress.add_task(profile.name, examples=0, rate="-", found="")
-            began = time.perf_counter()
+    rows: list[dict[str, object]] = []
+    status = None
+    running = ""
+    try:
+        with _progress() as progress:
+            for profile in chosen:
+                task = progress.add_task(profile.name, examples=0, rate="-", found="")
+                began = time.perf_counter()
+                plain = _PlainProgress(profile.name, began, not progress.disable)
 
-            def report(
-                examples: int, steps: int, task: TaskID = task, began: float = began
-            ) -> None:
-                rate = steps / max(time.perf_counter() - began, 1e-9)
-                progress.update(task, examples=examples, rate=f"{rate:,.0f}")
+                def report(
+                    examples: int,
+                    steps: int,
+                    task: TaskID = task,
+                    began: float = began,
+                    plain: _PlainProgress = plain,
+                ) -> None:
+                    rate = steps / max(time.perf_counter() - began, 1e-9)
+                    progress.update(task, examples=examples, rate=f"{rate:,.0f}")
+                    plain.report(examples, rate)
 
-            budget = budget_for(engine, max_examples or 10**9, seconds or DEFAULT_SECONDS, report)
-            campaign = engines[engine](profile, geometry_for(profile.name), seed, budget)
-            f = campaign.failure
-            found = "nothing found" if f is None else f"[red]{f.violation.invariant}[/red]"
-            progress.update(task, examples=campaign.examples, found=found)
-            progress.stop_task(task)
-            rows.append(_finish(campaign, corpus, engine, seed, profile.name))
-            if as_json:
-                click.echo(json.dumps(rows[-1]))
-    if not as_json:
+                budget = budget_for(
+                    engine, max_examples or 10**9, seconds or DEFAULT_SECONDS, report
+                )
+                running = f" during {profile.name}"
+                campaign = engines[engine](profile, geometry_for(profile.name), seed, budget)
+                f = campaign.failure
+                if f is None and campaign.examples == 0:
+                    status = nothing_tested(profile.name, seconds or DEFAULT_SECONDS)
+                    break
+                found = "nothing found" if f is None else f"[red]{f.violation.invariant}[/red]"
+                progress.update(task, examples=campaign.examples, found=found)
+                progress.stop_task(task)
+                rows.append(_finish(campaign, corpus, engine, seed, profile.name))
+                running = ""
+                plain.done(rows[-1])
+                if as_json:
+                    click.echo(json.dumps(rows[-1]))
+    except KeyboardInterrupt:
+        status = f"interrupted{running}; the profiles reported ran to their end"
+    if not as_json and rows:
         Console(file=sys.stdout).print(_table(rows))
+    if not as_json:
         for r in rows:
             if r["found"]:
                 saved = f" (saved to {r['corpus_entry']})" if r["corpus_entry"] else ""
                 click.echo(f"{r['profile']}: {r['invariant']} violated: {r['message']}{saved}")
+    if isinstance(status, click.ClickException):
+        raise status
+    if status is not None:
+        click.echo(f"pcpfuzz fuzz: {status}", err=True)
+        return EXIT_INTERRUPTED
     return 1 if any(r["found"] for r in rows) else 0
+
+
+class _PlainProgress:
+    """Where stderr is not a terminal (no progress bar): a plain line every
+    ``PLAIN_PROGRESS_SECONDS`` while a profile runs, and one when it ends."""
+
+    def __init__(self, profile: str, began: float, muted: bool) -> None:
+        self.profile, self.began, self.muted = profile, began, muted
+        self.last = began
+
+    def report(self, examples: int, rate: float) -> None:
+        now = time.perf_counter()
+        if self.muted or now - self.last < PLAIN_PROGRESS_SECONDS:
+            return
+        self.last = now
+        self._say(f"{examples} examples, {rate:,.0f} actions/s, {now - self.began:.0f} s")
+
+    def done(self, row: dict[str, object]) -> None:
+        found = f"{row['invariant']} found" if row["found"] else "nothing found"
+        self._say(f"{found} in {row['examples']} examples, {row['seconds']:.1f} s")
+
+    def _say(self, what: str) -> None:
+        if not self.muted:
+            click.echo(f"pcpfuzz fuzz: {self.profile}: {what}", err=True)
 
 
 def _progress() -> Progress:
@@ -168,6 +232,6 @@ def _finish(
     if corpus is not None and campaign.failure is not None:
         try:
             entry = save_failure(campaign.failure, corpus, {"engine": engine, "seed": seed})
-        except ValueError as e:
-            click.echo(f"pcpfuzz fuzz: {name}: not saved: {e}", err=True)
+        except ValueError as e:  # a WriteError, or a failure that does not reproduce
+            click.echo(f"pcpfuzz fuzz: {name}: the finding below was not saved: {e}", err=True)
     return _row(campaign, entry)

@@ -12,9 +12,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from pcpfuzz.corpus import check_corpus_dir, save_failure
 from pcpfuzz.engines.base import Campaign, budget_for
-from pcpfuzz.engines.registry import DEFAULT_ENGINE, load_engines
+from pcpfuzz.engines.registry import load_engines
+from pcpfuzz.files import WriteError
 from pcpfuzz.ladder import Row, profiles, run_profile
+from pcpfuzz.options import ENGINE, SECONDS, nothing_tested
 
 DEFAULT_SECONDS = 5.0
 """Per-profile budget: thirteen profiles, about a minute."""
@@ -43,17 +46,22 @@ def _table(rows: list[Row]) -> Table:
 
 
 @click.command("ladder")
-@click.option("--engine", default=DEFAULT_ENGINE, show_default=True, help="Exploration engine.")
+@ENGINE
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the run.")
 @click.option(
     "--time",
     "seconds",
     default=DEFAULT_SECONDS,
     show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
-    help="Seconds per profile.",
+    type=SECONDS,
+    help="Seconds per profile; a profile stops at --time or --max-examples, whichever comes "
+    "first, or at its first finding.",
 )
-@click.option("--max-examples", type=click.IntRange(min=1), help="Examples per profile.")
+@click.option(
+    "--max-examples",
+    type=click.IntRange(min=1),
+    help="Examples per profile [default: no limit].",
+)
 @click.option(
     "--corpus",
     type=click.Path(file_okay=False, path_type=Path),
@@ -72,18 +80,21 @@ def command(
     """Fuzz each rung (v5.10, each patch, v5.11) and each zoo bug; exit 1 when a rung finds
     something or a zoo bug is not found as expected, else 0."""
     engines = load_engines()
-    if engine not in engines:
-        raise click.BadParameter(
-            f"unknown engine {engine!r} (known: {', '.join(engines)})", param_hint="--engine"
-        )
     budget = budget_for(engine, max_examples or 10**9, seconds)
     save = None
     if corpus is not None:
-        from pcpfuzz.corpus import save_failure
+        try:
+            check_corpus_dir(corpus, [p.name for _, p in profiles()])
+        except WriteError as e:
+            raise click.BadParameter(str(e), param_hint="--corpus") from None
 
-        def save(c: Campaign, must_pass: tuple[str, ...]) -> Path:
-            found_by = {"engine": engine, "seed": seed}
-            return save_failure(c.failure, corpus, found_by, must_pass)
+        def save(c: Campaign, must_pass: tuple[str, ...]) -> Path | None:
+            assert c.failure is not None
+            try:
+                return save_failure(c.failure, corpus, {"engine": engine, "seed": seed}, must_pass)
+            except ValueError as e:  # a WriteError, or a failure that does not reproduce
+                click.echo(f"pcpfuzz ladder: {c.profile}: finding not saved: {e}", err=True)
+                return None
 
     console = Console(stderr=True)
     rows = []
@@ -91,6 +102,8 @@ def command(
         status = console.status(f"{profile.name}: {engine}")
         with status if console.is_terminal else contextlib.nullcontext():
             row = run_profile(kind, profile, engines[engine], seed, budget, save)
+        if row.examples == 0 and not row.found:
+            raise nothing_tested(row.profile, seconds)
         rows.append(row)
         if as_json:
             click.echo(json.dumps(row.as_dict()))

@@ -5,6 +5,7 @@ import json
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pcpfuzz.profiles import PROFILES
 
@@ -17,9 +18,17 @@ def command(as_json: bool) -> None:
         for p in PROFILES.values():
             click.echo(json.dumps({"name": p.name, "description": p.description, **p.switches()}))
         return
-    table = Table("profile", "description", "switches that differ from v5.10")
     base = PROFILES["v5.10"].switches()
+    # Two columns, so that at 80 columns nothing is cut: the description wraps, and under it
+    # each switch that differs from v5.10 has a line of its own.
+    table = Table(show_lines=True)
+    table.add_column("profile", no_wrap=True)
+    table.add_column("description, and the switches that differ from v5.10", overflow="fold")
     for p in PROFILES.values():
         diff = [f"{k}={v}" for k, v in p.switches().items() if base[k] != v]
-        table.add_row(p.name, p.description, ", ".join(diff) or "-")
+        table.add_row(p.name, Text("\n").join([Text(p.description), *map(_switch, diff)]))
     Console().print(table)
+
+
+def _switch(text: str) -> Text:
+    return Text(f"  {text}", style="cyan")

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from pcpfuzz.corpus import MalformedEntry
+from pcpfuzz.files import WriteError
 from pcpfuzz.replay import Divergence, ReplayResult, describe, replay_paths, update_trace
 from pcpfuzz.trace import END
 
@@ -65,10 +66,12 @@ def command(ctx: click.Context, paths: tuple[Path, ...], update_traces: bool) ->
     """Replay corpus entries (files, or directories searched for *.json; default corpus/).
 
     Exit 0 when every entry behaves as recorded, 1 when any diverges, 2 when any is
-    malformed (bad JSON, unknown field, profile or operation, or an action not enabled)."""
+    malformed (bad JSON, unknown field, profile or operation, or an action not enabled), when
+    a trace cannot be updated, or when there is nothing to replay."""
+    _check_paths(paths)
     out = Console(file=sys.stdout, soft_wrap=True, highlight=False)
     err = Console(file=sys.stderr, soft_wrap=True, highlight=False)
-    ok = diverged = malformed = 0
+    ok = diverged = malformed = unwritten = 0
     for result in replay_paths(paths or (Path("corpus"),)):
         if isinstance(result, MalformedEntry):
             malformed += 1
@@ -78,10 +81,30 @@ def command(ctx: click.Context, paths: tuple[Path, ...], update_traces: bool) ->
         if result.ok:
             ok += 1
             if update_traces and result.trace_stale:
-                out.print(Text(f"  updated the trace of {update_trace(result)}"))
+                try:
+                    out.print(Text(f"  updated the trace of {update_trace(result)}"))
+                except WriteError as e:
+                    unwritten += 1
+                    err.print(Text.assemble(("not updated ", "bold red"), str(e)))
         else:
             diverged += 1
     total = ok + diverged + malformed
+    if total == 0:
+        raise click.UsageError(
+            f"no *.json entries under {', '.join(map(str, paths))}: nothing replayed"
+        )
     counts = f"{ok} ok, {diverged} diverged, {malformed} malformed"
     out.print(f"{total} {'entry' if total == 1 else 'entries'}: {counts}")
-    ctx.exit(2 if malformed else 1 if diverged else 0)
+    ctx.exit(2 if malformed or unwritten else 1 if diverged else 0)
+
+
+def _check_paths(paths: tuple[Path, ...]) -> None:
+    """Every path named exists; with none named, ``corpus/`` is here."""
+    if not paths and not Path("corpus").is_dir():
+        raise click.UsageError(
+            "no corpus/ directory here: run from the repository's top, or name entries or "
+            "directories to replay"
+        )
+    for p in paths:
+        if not p.exists():
+            raise click.BadParameter(f"{p}: no such file or directory", param_hint="PATHS")

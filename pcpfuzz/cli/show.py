@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import click
@@ -11,12 +12,16 @@ from rich.panel import Panel
 from rich.text import Text
 
 from pcpfuzz.corpus import MalformedEntry, load_entry, profile_of
+from pcpfuzz.files import WriteError, write_atomically
 from pcpfuzz.lanes import lanes_view
 from pcpfuzz.render import format_plain, render
 from pcpfuzz.replay import describe
 from pcpfuzz.system import NotEnabled
 
 SVG_WIDTH = 160
+SVG_FONTS = 'ui-monospace, "DejaVu Sans Mono", "Liberation Mono", Menlo, Consolas, monospace'
+"""System monospace fonts: the picture renders offline (rich's default loads Fira Code from a
+CDN)."""
 
 
 @click.command("show")
@@ -28,6 +33,8 @@ SVG_WIDTH = 160
 )
 def command(entry: Path, svg: Path | None) -> int:
     """Show a counterexample: its kernel-style log, swim lanes and the state where it stops."""
+    if svg is not None and not svg.parent.is_dir():
+        raise click.BadParameter(f"{svg.parent} is not a directory", param_hint="--svg")
     try:
         e = load_entry(entry)
         rendering = render(profile_of(e), e.geometry, e.actions)
@@ -49,5 +56,16 @@ def command(entry: Path, svg: Path | None) -> int:
     if svg is not None:
         recorder = Console(record=True, width=SVG_WIDTH, file=io.StringIO())
         recorder.print(picture)
-        recorder.save_svg(str(svg), title=f"pcpfuzz show {entry.name}")
+        try:
+            write_atomically(
+                svg, offline_svg(recorder.export_svg(title=f"pcpfuzz show {entry.name}"))
+            )
+        except WriteError as err:
+            raise click.ClickException(str(err)) from None
     return 0
+
+
+def offline_svg(svg: str) -> str:
+    """Rich's SVG without its web fonts: no ``@font-face``, the system's monospace fonts."""
+    svg = re.sub(r"\s*@font-face \{[^}]*\}", "", svg)
+    return re.sub(r"font-family: Fira Code, monospace", f"font-family: {SVG_FONTS}", svg)

@@ -25,6 +25,8 @@ from pcpfuzz.crosscheck.tools import (
     find_tools,
     image_package,
 )
+from pcpfuzz.files import WriteError, check_writable_dir
+from pcpfuzz.options import SECONDS
 
 EXIT_MISMATCH = 1
 EXIT_MISSING = 2
@@ -70,7 +72,7 @@ def check_kernel(kernel: str, result: Boot, package: str) -> list[Check]:
 @click.option("--markdown", is_flag=True, help="Print the checks as a Markdown table.")
 @click.option(
     "--timeout",
-    type=float,
+    type=SECONDS,
     default=BOOT_TIMEOUT_S,
     show_default=True,
     help="Seconds before a boot counts as hung (it is retried once).",
@@ -91,13 +93,16 @@ def crosscheck_command(
     workdir: Path | None,
 ) -> None:
     """Cross-check the model against Debian's 5.10 and 6.1 kernels booted under QEMU."""
+    runs = workdir or cache_dir() / "runs"
+    try:
+        check_writable_dir(runs)
+    except WriteError as e:
+        raise click.BadParameter(str(e), param_hint="--workdir") from None
     try:
         tools = find_tools()
         images = {k: find_image(k, cache_dir()) for k in kernels or KERNELS}
     except Missing as missing:
         raise NotSetUp(str(missing)) from None
-    runs = workdir or cache_dir() / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
     initrd = build_initramfs(tools.busybox, runs / "initrd.gz")
     checks: list[Check] = []
     for kernel, image in images.items():

@@ -6,6 +6,8 @@ from pcpfuzz.engines.base import ENGINES, EngineFn
 
 ENGINE_MODULES = ("random_walk", "pct", "hypothesis_engine")
 DEFAULT_ENGINE = "random"
+ENGINE_NAMES = ("random", "pct", "hypothesis")
+"""The names the engine modules register, known without importing them (and Hypothesis)."""
 
 
 def load_engines() -> dict[str, EngineFn]:
