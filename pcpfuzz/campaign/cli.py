@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
@@ -67,14 +67,17 @@ def distributed(
     *,
     workers: int | None,
     scheduler: str | None,
+    check_corpus: Callable[[], None],
 ) -> int:
-    """Run the campaign on the cluster; exit status as ``pcpfuzz fuzz``'s."""
+    """Run the campaign on the cluster; exit status as ``pcpfuzz fuzz``'s. ``check_corpus``
+    runs once the cluster is reached (a bad scheduler leaves no corpus directory behind)."""
     if workers is not None and scheduler is not None:
         raise click.UsageError("give --workers or --scheduler (or PCPFUZZ_SCHEDULER), not both")
     examples = max_examples or 10**9
     saver = Saver(corpus)
     try:
         with connect(workers, scheduler) as client:
+            check_corpus()
             size = unit_size(examples, threads(client))
             tallies = [
                 ProfileTally.start(p.name, engine, seed, examples, seconds, size) for p in profiles

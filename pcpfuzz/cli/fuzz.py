@@ -119,17 +119,21 @@ def command(
         chosen = [get_profile(n) for n in profiles] if profiles else list(VERSIONS)
     except UnknownProfile as e:
         raise click.BadParameter(str(e), param_hint="--profile") from None
-    if corpus is not None:
-        try:
-            check_corpus_dir(corpus, [p.name for p in chosen])
-        except WriteError as e:
-            raise click.BadParameter(str(e), param_hint="--corpus") from None
+
+    def check_corpus() -> None:
+        if corpus is not None:
+            try:
+                check_corpus_dir(corpus, [p.name for p in chosen])
+            except WriteError as e:
+                raise click.BadParameter(str(e), param_hint="--corpus") from None
+
     if workers is not None or scheduler is not None:
         from pcpfuzz.campaign.cli import distributed  # imports Dask: only when asked
 
         budget = seconds or DEFAULT_SECONDS
-        cluster = {"workers": workers, "scheduler": scheduler}
+        cluster = {"workers": workers, "scheduler": scheduler, "check_corpus": check_corpus}
         return distributed(chosen, engine, seed, max_examples, budget, corpus, as_json, **cluster)
+    check_corpus()
     rows: list[dict[str, object]] = []
     status = None
     running = ""
