@@ -73,6 +73,8 @@ class Stats:
     """States at the depth bound with actions left."""
     cut_retries: int = 0
     """States where a task reached the retry bound."""
+    other: int = 0
+    """Violations of invariants other than the one searched for (those states are pruned)."""
     replayed: int = 0
     """Actions applied to re-create states (the cost of not copying generators)."""
     seconds: float = 0.0
@@ -126,8 +128,10 @@ class _Search:
         scope: Scope,
         bounds: Bounds,
         progress: Callable[[Stats], None] | None,
+        only: str | None,
     ) -> None:
         self.profile, self.geometry, self.scope, self.bounds = profile, geometry, scope, bounds
+        self.only = only
         self.progress = progress
         self.stats = Stats()
         self.seen: dict[bytes, tuple[int, int]] = {}
@@ -143,6 +147,9 @@ class _Search:
         return s
 
     def fail(self, path: tuple[Action, ...], found: list, at: int) -> None:
+        if self.only is not None and found[0].invariant != self.only:
+            self.stats.other += 1
+            return
         if self.best is None or len(path) < len(self.best.actions):
             self.best = Failure(self.profile, self.geometry, path, found[0], at)
 
@@ -265,6 +272,9 @@ def prove(
     scope: Scope,
     bounds: Bounds = Bounds(),
     progress: Callable[[Stats], None] | None = None,
+    only: str | None = None,
 ) -> Proof:
-    """Explore every schedule of ``scope`` on ``profile``/``geometry`` within ``bounds``."""
-    return _Search(profile, geometry, scope, bounds, progress).run()
+    """Explore every schedule of ``scope`` on ``profile``/``geometry`` within ``bounds``; with
+    ``only``, search for a violation of that invariant (a state that breaks another one first is
+    not explored further, and "proved" means: ``only`` cannot be broken first)."""
+    return _Search(profile, geometry, scope, bounds, progress, only).run()

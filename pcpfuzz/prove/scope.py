@@ -4,9 +4,10 @@ over a run) and the optional action kinds, parsed from ``--ops``.
 ``--ops`` is a comma-separated list. An operation is ``NAME[(ARG,...)][@CPU+CPU...][*N]``:
 ``alloc_pages(0,MOVABLE)*2`` starts at most two order-0 MOVABLE allocations on any CPU,
 ``offline_pages@1*1`` one offline of any block on CPU1; arguments may be integers or migratetype
-names. ``run``, ``signal`` and ``cpu`` add the ``Run``, ``Signal`` and CPU hotplug actions;
-``Step`` and drain work (``RunWork``) are always explored. ``spin`` stands for ``SPIN_OPS``,
-the operations of the Promela model in ``benchmarks/promela``.
+names, and a prefix of them stands for every argument tuple it starts (``alloc_pages(0)``: any
+order-0 allocation). ``run``, ``signal`` and ``cpu`` add the ``Run``, ``Signal`` and CPU
+hotplug actions; ``Step`` and drain work (``RunWork``) are always explored. ``spin`` stands
+for ``SPIN_OPS``, the operations of the Promela model in ``benchmarks/promela``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class BadScope(ValueError):
 
 @attrs.frozen
 class OpSpec:
-    """Starts of ``name`` the proof may apply: with ``args`` (None: any enabled), on ``cpus``
+    """Starts of ``name`` the proof may apply: with arguments starting with ``args`` (None: any
+    enabled), on ``cpus``
     (None: any), at most ``limit`` times over a run (None: unbounded)."""
 
     name: str
@@ -44,7 +46,7 @@ class OpSpec:
     def matches(self, a: Start) -> bool:
         return (
             a.op == self.name
-            and (self.args is None or a.args == self.args)
+            and (self.args is None or a.args[: len(self.args)] == self.args)
             and (self.cpus is None or a.cpu in self.cpus)
         )
 
