@@ -172,3 +172,19 @@ def test_canonical_state_sees_where_a_task_is_suspended() -> None:
     b.apply(Step(1))
     assert a.cpus[1].task is not None and b.cpus[1].task is not None
     assert state_key(a) != state_key(b)
+
+
+def test_benchmark_script_runs_quick(tmp_path: Path) -> None:
+    """``benchmarks/prove.py --quick`` runs (with Spin when it is installed) and writes JSON."""
+    out = tmp_path / "prove.json"
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "prove.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick", "--spin-repeats", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert {r["verdict"] for r in data["prove"]} == {"violation"}
+    assert all(s["states"] > 0 for s in data["spin"])
