@@ -11,6 +11,7 @@ import click
 from pcpfuzz.cli.fuzz import command as fuzz_command
 from pcpfuzz.cli.ladder import command as ladder_command
 from pcpfuzz.cli.profiles import command as profiles_command
+from pcpfuzz.cli.prove import command as prove_command
 from pcpfuzz.cli.replay import command as replay_command
 from pcpfuzz.cli.show import command as show_command
 from pcpfuzz.crosscheck.cli import crosscheck_command
@@ -25,6 +26,7 @@ def main() -> None:
 main.add_command(fuzz_command)
 main.add_command(ladder_command)
 main.add_command(profiles_command)
+main.add_command(prove_command)
 main.add_command(replay_command)
 main.add_command(show_command)
 main.add_command(crosscheck_command)

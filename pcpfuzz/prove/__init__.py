@@ -1,0 +1,1 @@
+"""``pcpfuzz prove``: bounded exhaustive search of every schedule of a small configuration."""
