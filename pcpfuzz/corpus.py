@@ -36,6 +36,9 @@ LINE_WIDTH = 100
 CORPUS_ENV = "PCPFUZZ_CORPUS"
 """When set, engines save each shrunk failure under this directory (CI leaves it unset)."""
 
+FINDERS = (*ENGINE_NAMES, "prove")
+"""What may have found an entry: an engine, or ``pcpfuzz prove``'s exhaustive search."""
+
 
 MAX_ENTRY_BYTES = 1 << 20
 """The largest entry file read: a shrunk trace is a few kilobytes."""
@@ -235,10 +238,10 @@ def _check(entry: Entry) -> None:
     for i, name in enumerate(entry.must_pass):
         if name not in PROFILES:
             raise MalformedEntry(f"must_pass[{i}]: unknown profile {name!r}")
-    if entry.found_by.engine not in ENGINE_NAMES:
+    if entry.found_by.engine not in FINDERS:
         raise MalformedEntry(
             f"found_by.engine: unknown engine {entry.found_by.engine!r} "
-            f"(known: {', '.join(ENGINE_NAMES)})"
+            f"(known: {', '.join(FINDERS)})"
         )
     e = entry.expect
     if e is not None:
