@@ -16,10 +16,10 @@ from pcpfuzz.corpus import CORPUS_ENV, save_failure
 from pcpfuzz.engines.base import Campaign, budget_for
 from pcpfuzz.engines.registry import DEFAULT_ENGINE, load_engines
 from pcpfuzz.ladder import geometry_for
-from pcpfuzz.profiles import VERSIONS, UnknownProfile, get_profile
+from pcpfuzz.profiles import CAMPAIGN, UnknownProfile, get_profile
 
 DEFAULT_SECONDS = 15.0
-"""Per-profile budget of the embedded default campaign (three profiles: under a minute)."""
+"""Per-profile budget of the embedded default campaign (four profiles: about a minute)."""
 
 
 def _row(c: Campaign, entry: Path | None) -> dict[str, object]:
@@ -92,7 +92,7 @@ def command(
     if engine not in engines:
         raise click.BadParameter(f"unknown engine {engine!r} (known: {', '.join(engines)})")
     try:
-        chosen = [get_profile(n) for n in profiles] if profiles else list(VERSIONS)
+        chosen = [get_profile(n) for n in profiles] if profiles else list(CAMPAIGN)
     except UnknownProfile as e:
         raise click.BadParameter(str(e), param_hint="--profile") from None
     rows = []
