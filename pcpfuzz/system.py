@@ -10,10 +10,10 @@ from __future__ import annotations
 from pcpfuzz.actions import Action, CpuDown, CpuUp, Run, RunWork, Signal, Start, Step
 from pcpfuzz.constants import mt_name
 from pcpfuzz.geometry import Geometry
-from pcpfuzz.mm.buddy import free_one_page
-from pcpfuzz.mm6.buddy import __free_one_page as buddy_free_v61
 from pcpfuzz.kernels import kernel_for
+from pcpfuzz.mm.buddy import free_one_page
 from pcpfuzz.mm.drain import drain_local_pages_wq
+from pcpfuzz.mm6.buddy import __free_one_page as buddy_free_v61
 from pcpfuzz.ops import OPS, get_op
 from pcpfuzz.profiles import Profile
 from pcpfuzz.state import (
@@ -223,7 +223,8 @@ class System:
                         out.extend(Start(i, op.name, a) for a in op.args(self))
             if c.work_pending and c.online and (t is None or not t.irq_off):
                 out.append(RunWork(i))
-            if hotplug_free and t is None and not c.work_pending and self.mm.cpu_hotplug_allowed(self, i):
+            idle = t is None and not c.work_pending
+            if hotplug_free and idle and self.mm.cpu_hotplug_allowed(self, i):
                 if c.online and online > 1:
                     out.append(CpuDown(i))
                 elif not c.online:

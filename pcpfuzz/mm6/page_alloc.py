@@ -178,7 +178,8 @@ def free_unref_page_list(s: System, t: Task, pfns: tuple[int, ...]) -> TaskGen:
         if i:
             yield IRQ_OFF
         mt = s.cached_mt[pfn]
-        yield from free_unref_page_commit(s, t, pcp, pfn, mt if mt < MIGRATE_PCPTYPES else MT.MOVABLE, 0)
+        mt = mt if mt < MIGRATE_PCPTYPES else MT.MOVABLE
+        yield from free_unref_page_commit(s, t, pcp, pfn, mt, 0)
         if (i + 1) % SWAP_CLUSTER_MAX == 0:
             spin_unlock(s, t, pcp.lock)
             yield from spin_lock(s, t, pcp.lock, irqs_off=True)

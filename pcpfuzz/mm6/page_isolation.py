@@ -29,7 +29,8 @@ def set_migratetype_isolate(s: System, t: Task, pfn: int, mt: int) -> TaskGen:
     or unmovable; else type := ISOLATE and ``nr_isolate_pageblock++`` (one step), then
     ``move_freepages_block`` and the counter (the next). No drain."""
     yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
-    if get_pfnblock_migratetype(s, pfn) == MT.ISOLATE or has_unmovable_pages(s, pfn, mt) is not None:
+    busy = get_pfnblock_migratetype(s, pfn) == MT.ISOLATE
+    if busy or has_unmovable_pages(s, pfn, mt) is not None:
         spin_unlock(s, t, s.zone_lock)
         s.note("isolation failed")
         return EBUSY
