@@ -40,7 +40,7 @@ def fixed_profiles(profile: str) -> tuple[str, ...]:
     has no known fix."""
     p = get_profile(profile)
     base = base_of(p)
-    if p in LADDER or base not in VERSIONS:
+    if p in LADDER or p.pcp_spinlock or base not in VERSIONS:  # v6.1 is a version
         return ()
     return tuple(v.name for v in VERSIONS[VERSIONS.index(base) :])
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import EINTR, MT
-from pcpfuzz.mm.buddy import set_pageblock_migratetype
+from pcpfuzz.mm.buddy import get_pfnblock_migratetype, set_pageblock_migratetype
 from pcpfuzz.mm.hotplug import __offline_isolated_pages, mem_hotplug_begin, mem_hotplug_done
 from pcpfuzz.mm.isolation import test_pages_isolated
+from pcpfuzz.mm.locking import spin_lock, spin_unlock
 from pcpfuzz.mm.migrate import do_migrate_range, scan_movable_pages
 from pcpfuzz.mm.pageset import zone_pcp_enable
-from pcpfuzz.mm6.buddy import free_one_page
+from pcpfuzz.mm6.buddy import __free_one_page
 from pcpfuzz.mm6.page_isolation import start_isolate_page_range, undo_isolate_page_range
 from pcpfuzz.mm6.pageset import (
     init_per_zone_wmark_min,
@@ -111,9 +112,13 @@ def online_pages(s: System, t: Task, block: int) -> TaskGen:
     order = s.geo.max_order - 1
     for pfn in range(start, end, 1 << order):
         yield None
+        # __free_pages_core: managed pages, then free_one_page under zone->lock; the model's
+        # ghost "present" turns on with the free, once the lock is taken.
+        yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
         s.zone.managed_pages += 1 << order
         s.page_present[pfn : pfn + (1 << order)] = [True] * (1 << order)
-        yield from free_one_page(s, t, pfn, order, MT.ISOLATE)
+        __free_one_page(s, pfn, order, get_pfnblock_migratetype(s, pfn))
+        spin_unlock(s, t, s.zone_lock)
     s.block_online[block] = True
     yield None
     s.zone.present_pages += end - start
