@@ -50,6 +50,7 @@ GEOMETRY_BOUNDS: Mapping[str, tuple[int, int]] = {
     "nr_cpus": (1, 64),
     "fraction": (0, 1 << 31),
     "sizing_scale": (1, 1 << 20),
+    "pages_min": (0, 1 << 20),
 }
 """The range of each integer geometry field an entry may give (the kernel's MAX_ORDER is at
 most 11), checked before a ``Geometry`` is built."""

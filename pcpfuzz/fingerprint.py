@@ -58,7 +58,7 @@ def state_tuple(s: System) -> tuple:
         tuple(sorted(s.inflight.items())),
         tuple(s.block_online),
         tuple(s.page_present),
-        tuple((p.high, p.batch, p.count, tuple(map(tuple, p.lists))) for p in s.pcp),
+        tuple(p.state() for p in s.pcp),
         tuple((c.online, c.work_pending, _task(c.task)) for c in s.cpus),
         s.fraction,
         tuple((m.name, m.owner) for m in (*s.mutexes, *s.spinlocks)),

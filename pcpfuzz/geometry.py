@@ -31,6 +31,9 @@ class Geometry:
     online_blocks: int | None = None
     cma_pageblocks: tuple[int, ...] = ()
     movable_zone: bool = False
+    pages_min: int | None = None
+    """v6.1's model-scale ``min_free_kbytes >> 2`` (modern-kernels §5.6); None: managed // 32,
+    recomputed by each ``init_per_zone_wmark_min``."""
 
     def __attrs_post_init__(self) -> None:
         align = max(self.max_order_nr_pages, self.pageblock_nr_pages)

@@ -78,12 +78,12 @@ def _free_copy(v: tuple, prev: tuple | None) -> tuple:
 
 
 def _pcp_view(s: System) -> tuple:
-    return ([p.lists for p in s.pcp], [p.count for p in s.pcp])
+    return ([p.lists for p in s.pcp], [p.count for p in s.pcp], [p.locked() for p in s.pcp])
 
 
 def _pcp_copy(v: tuple, _prev: tuple | None) -> tuple:
-    lists, counts = v
-    return ([[lst[:] for lst in by_mt] for by_mt in lists], counts)
+    lists, counts, locked = v
+    return ([[lst[:] for lst in by_mt] for by_mt in lists], counts, locked)
 
 
 def _cached_view(s: System) -> tuple:
@@ -177,9 +177,10 @@ class Delta:
         self.free_added: list[tuple[int, int, int]] = []
         """Free-list entries (head, order, mt) that appeared; ``free_removed``: that left."""
         self.free_removed: list[tuple[int, int, int]] = []
-        self.pcp_added: list[int] = []
-        """Pages put on a pcplist (any CPU, any list); ``pcp_removed``: taken off one."""
-        self.pcp_removed: list[int] = []
+        self.pcp_added: list[tuple[int, int]] = []
+        """(head, order) of entries put on a pcplist (any CPU, any list); ``pcp_removed``:
+        taken off one."""
+        self.pcp_removed: list[tuple[int, int]] = []
         self.blocks_added: list[tuple[int, int]] = []
         """Allocated or in-flight (pfn, order) blocks that appeared; ``blocks_removed``: left."""
         self.blocks_removed: list[tuple[int, int]] = []
@@ -191,9 +192,10 @@ class Delta:
                     self.free_removed += [(h, order, mt) for h in minus]
         if "pcp" in old:
             for lists, old_lists in zip(s.pcp, old["pcp"][0], strict=True):
-                for _, plus, minus in _list_diffs(lists.lists, old_lists):
-                    self.pcp_added += plus
-                    self.pcp_removed += minus
+                for idx, plus, minus in _list_diffs(lists.lists, old_lists):
+                    order = lists.order_of(idx)
+                    self.pcp_added += [(h, order) for h in plus]
+                    self.pcp_removed += [(h, order) for h in minus]
         if "alloc" in old:
             old_inflight, old_blocks = old["alloc"]
             blocks = set(zip(s.allocated, map(id, s.allocated.values()), strict=True))
@@ -235,8 +237,10 @@ def conserve_holds(s: System, d: Delta) -> bool:
     if d.pages_changed(0):
         return False
     n = s.nr_pages
-    came = d.pcp_added[:]
-    went = d.pcp_removed[:]
+    came: list[int] = []
+    went: list[int] = []
+    _covered(d.pcp_added, n, came)
+    _covered(d.pcp_removed, n, went)
     _covered(d.free_added, n, came)
     _covered(d.free_removed, n, went)
     _covered(d.blocks_added, None, came)
@@ -278,12 +282,14 @@ def _pcp_lists_ok(s: System) -> bool:
     """``check_buddy``'s pcplist half, without messages: counts, and each page on the list of
     its cached migratetype."""
     for pcp in s.pcp:
-        if sum(map(len, pcp.lists)) != pcp.count:
+        orders = [pcp.order_of(idx) for idx in range(len(pcp.lists))]
+        n = sum(len(lst) << o for lst, o in zip(pcp.lists, orders, strict=True))
+        if n != pcp.count and not pcp.locked():
             return False
         for idx, lst in enumerate(pcp.lists):
             for pfn in lst:
                 mt = s.cached_mt[pfn]
-                if (mt if mt < MIGRATE_PCPTYPES else MT.MOVABLE) != idx:
+                if pcp.pindex(mt if mt < MIGRATE_PCPTYPES else MT.MOVABLE, orders[idx]) != idx:
                     return False
     return True
 

@@ -14,7 +14,6 @@ import attrs
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, mt_name
 from pcpfuzz.incremental import incremental_check
-from pcpfuzz.mm.pageset import zone_high_batch
 from pcpfuzz.mm.sizing import BOOT_PAGESET_BATCH, BOOT_PAGESET_HIGH
 from pcpfuzz.profiles import Profile
 from pcpfuzz.system import System
@@ -131,7 +130,7 @@ def check_pcp_hb(s: System) -> list[Violation]:
         or s.mem_hotplug_lock.owner is not None
     ):
         return []
-    want = zone_high_batch(s)
+    want = s.mm.zone_high_batch(s)
     out = []
     for cpu, pcp in enumerate(s.pcp):
         if (pcp.high, pcp.batch) != want or pcp.batch < 1:
@@ -160,9 +159,11 @@ def check_conserve(s: System) -> list[Violation]:
         for p in range(head, min(head + (1 << order), s.nr_pages)):
             seen[p] += 1
     for pcp in s.pcp:
-        for lst in pcp.lists:
-            for p in lst:
-                seen[p] += 1
+        for idx, lst in enumerate(pcp.lists):
+            size = 1 << pcp.order_of(idx)
+            for head in lst:
+                for p in range(head, min(head + size, s.nr_pages)):
+                    seen[p] += 1
     for head, blk in s.allocated.items():
         for p in range(head, head + (1 << blk.order)):
             seen[p] += 1
@@ -211,19 +212,20 @@ def check_buddy(s: System) -> list[Violation]:
     if sum(o >= 0 for o in s.buddy_order) != heads:
         out.append(Violation("BUDDY", "a PageBuddy page is on no freelist"))
     for cpu, pcp in enumerate(s.pcp):
-        n = sum(len(lst) for lst in pcp.lists)
-        if n != pcp.count:
+        n = sum(len(lst) << pcp.order_of(idx) for idx, lst in enumerate(pcp.lists))
+        if n != pcp.count and not pcp.locked():
             out.append(Violation("BUDDY", f"CPU{cpu} pcp count {pcp.count}, lists hold {n}"))
         for idx, lst in enumerate(pcp.lists):
+            order = pcp.order_of(idx)
             for pfn in lst:
                 mt = s.cached_mt[pfn]
                 want = mt if mt < MIGRATE_PCPTYPES else MT.MOVABLE
-                if want != idx:
+                if pcp.pindex(want, order) != idx:
                     out.append(
                         Violation(
                             "BUDDY",
                             f"pfn {pfn} with cached {mt_name(mt)} is on CPU{cpu}'s "
-                            f"{mt_name(idx)} pcplist",
+                            f"{pcp.list_name(idx)} pcplist",
                         )
                     )
     return out

@@ -36,6 +36,11 @@ DEFAULT_GEOMETRY_FOR: Mapping[str, Geometry] = MappingProxyType(
         # at scale 256 (high 18, batch 3). Measured: 'random' finds it within 600 examples
         # for 5 of 6 seeds here, for 1 of 6 on three CPUs with fraction 8, 0 of 6 on two.
         "v5.11-unforced-disable": Geometry(nr_cpus=3, fraction=0, sizing_scale=256),
+        # v6.1: high from the low watermark (pages_min 40: low 50, high 25 on two CPUs),
+        # batch 3 (scale 256), and pageblock_order 4 > 3 so the THP list is in use.
+        "v6.1": Geometry(
+            max_order=5, pageblock_order=4, fraction=0, sizing_scale=256, pages_min=40
+        ),
     }
 )
 """The geometry to fuzz a profile on, where ``DEFAULT_GEOMETRY`` is not the right one."""

@@ -13,11 +13,6 @@ from typing import TYPE_CHECKING
 import attrs
 
 from pcpfuzz.constants import MT, mt_name
-from pcpfuzz.mm.contig import alloc_contig_range, get_hwpoison_page
-from pcpfuzz.mm.drain import drain_all_pages, drain_local_pages
-from pcpfuzz.mm.hotplug import offline_pages, online_pages
-from pcpfuzz.mm.pageset import percpu_pagelist_fraction_sysctl_handler
-from pcpfuzz.mm.pcp import __free_pages, alloc_pages, free_unref_page_list
 from pcpfuzz.profiles import Profile
 from pcpfuzz.state import Task, TaskGen
 
@@ -41,7 +36,7 @@ class Op:
 
 
 def _alloc(s: System, t: Task, order: int, mt: int) -> TaskGen:
-    yield from alloc_pages(s, t, order, mt)
+    yield from s.mm.alloc_pages(s, t, order, mt)
     return None
 
 
@@ -53,7 +48,7 @@ def _alloc_args(s: System) -> list[tuple[int, ...]]:
 
 def _free(s: System, t: Task, pfn: int) -> TaskGen:
     order = s.release(pfn)
-    yield from __free_pages(s, t, pfn, order)
+    yield from s.mm.free_pages(s, t, pfn, order)
     return None
 
 
@@ -64,7 +59,7 @@ def _free_args(s: System) -> list[tuple[int, ...]]:
 def _free_list(s: System, t: Task, *pfns: int) -> TaskGen:
     for pfn in pfns:
         s.release(pfn)
-    yield from free_unref_page_list(s, t, pfns)
+    yield from s.mm.free_unref_page_list(s, t, pfns)
     return None
 
 
@@ -74,14 +69,17 @@ def _free_list_args(s: System) -> list[tuple[int, ...]]:
 
 
 def _drain_local(s: System, t: Task) -> TaskGen:
-    drain_local_pages(s, t.cpu)
+    yield from s.mm.drain_local_pages(s, t)
     return None
-    yield
 
 
 def _drain_all(s: System, t: Task, zone: int) -> TaskGen:
-    yield from drain_all_pages(s, t, bool(zone))
+    yield from s.mm.drain_all_pages(s, t, bool(zone))
     return None
+
+
+def _pagelist_sysctl(s: System, t: Task, value: int) -> TaskGen:
+    return (yield from s.mm.pagelist_sysctl(s, t, value))
 
 
 def _contig_args(s: System) -> list[tuple[int, ...]]:
@@ -91,7 +89,7 @@ def _contig_args(s: System) -> list[tuple[int, ...]]:
 
 def _contig(s: System, t: Task, start: int) -> TaskGen:
     align = max(s.geo.max_order_nr_pages, s.geo.pageblock_nr_pages)
-    return (yield from alloc_contig_range(s, t, start, start + align))
+    return (yield from s.mm.alloc_contig_range(s, t, start, start + align))
 
 
 def _hotplug_args(s: System, online: bool) -> list[tuple[int, ...]]:
@@ -124,9 +122,17 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "percpu_pagelist_fraction",
-            percpu_pagelist_fraction_sysctl_handler,
+            _pagelist_sysctl,
             lambda s: [(v,) for v in FRACTION_VALUES],
             lambda a: f"sysctl vm.percpu_pagelist_fraction={a[0]}",
+            lambda p: not p.pcp_spinlock,
+        ),
+        Op(
+            "percpu_pagelist_high_fraction",
+            _pagelist_sysctl,
+            lambda s: [(v,) for v in FRACTION_VALUES],
+            lambda a: f"sysctl vm.percpu_pagelist_high_fraction={a[0]}",
+            lambda p: p.pcp_spinlock,
         ),
         Op(
             "alloc_contig_range",
@@ -136,19 +142,19 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "offline_pages",
-            offline_pages,
+            lambda s, t, block: s.mm.offline_pages(s, t, block),
             lambda s: _hotplug_args(s, True),
             lambda a: f"offline_pages(block {a[0]})",
         ),
         Op(
             "online_pages",
-            online_pages,
+            lambda s, t, block: s.mm.online_pages(s, t, block),
             lambda s: _hotplug_args(s, False),
             lambda a: f"online_pages(block {a[0]})",
         ),
         Op(
             "get_hwpoison_page",
-            get_hwpoison_page,
+            lambda s, t: s.mm.get_hwpoison_page(s, t),
             lambda s: [()] if s.zone.present_pages else [],  # memory_failure needs an online pfn
             lambda a: "get_hwpoison_page() [zone_pcp_disable user]",
             lambda p: p.hwpoison_user,

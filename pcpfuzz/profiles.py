@@ -50,6 +50,10 @@ class Profile:
     """2484be0f88dc: the re-free merge trick of unisolation skips MAX_ORDER-1 blocks."""
     bulk_clamp: bool = True
     """88e8ac11d2ea: ``free_pcppages_bulk`` frees at most ``pcp->count`` pages."""
+    # v6.x (modern-kernels.md).
+    pcp_spinlock: bool = False
+    """v6.1: the v6 page allocator (``pcpfuzz.mm6``): a ``pcp->lock`` per (CPU, zone) with owner
+    trylocks and remote drains, multi-order pcplists, sizing from the low watermark."""
 
     @property
     def has_pcp_disable(self) -> bool:
@@ -164,10 +168,20 @@ V5_11_NOENABLE_ONFAIL = _rung(
     enable_on_fail=False,
 )
 
+V6_1 = _rung(
+    V5_11,
+    "v6.1",
+    "v6.1.0: pcp->lock with owner trylock and remote drains, multi-order pcplists (orders 0-3 "
+    "and the THP list), sizing from the low watermark, offline inside zone_pcp_disable",
+    pcp_spinlock=True,
+)
+
 VERSIONS = (V5_9_NOFIX, V5_10, V5_11)
+CAMPAIGN = (*VERSIONS, V6_1)
+"""The profiles the default ``pcpfuzz fuzz`` campaign runs."""
 LADDER = (V5_10, P1, P2, P3, P4, P5, P6, P7, V5_11)
 ZOO = (V5_8_NOBULKCLAMP, V5_8_ONLINE_NOPCPUPDATE, V5_11_UNFORCED_DISABLE, V5_11_NOENABLE_ONFAIL)
-PROFILES: dict[str, Profile] = {p.name: p for p in (V5_9_NOFIX, *LADDER, *ZOO)}
+PROFILES: dict[str, Profile] = {p.name: p for p in (V5_9_NOFIX, *LADDER, *ZOO, V6_1)}
 
 
 class UnknownProfile(KeyError):

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from pcpfuzz.constants import MIGRATE_PCPTYPES, MIGRATE_TYPES
+from pcpfuzz.constants import MIGRATE_PCPTYPES, MIGRATE_TYPES, mt_name
 
 
 @attrs.define(slots=True)
@@ -20,6 +20,26 @@ class PerCpuPages:
     batch: int = 1
     count: int = 0
     lists: list[list[int]] = attrs.Factory(lambda: [[] for _ in range(MIGRATE_PCPTYPES)])
+
+    def order_of(self, _index: int) -> int:
+        """The order of the entries of list ``index``: order 0 only (spec §2.2)."""
+        return 0
+
+    def pindex(self, mt: int, _order: int) -> int:
+        """The list a page of pcp type ``mt`` goes on: one list per type."""
+        return mt
+
+    def list_name(self, index: int) -> str:
+        """List ``index`` in words: its migratetype."""
+        return mt_name(index)
+
+    def locked(self) -> bool:
+        """Whether some task holds the pageset's lock across steps: never (a local lock)."""
+        return False
+
+    def state(self) -> tuple:
+        """The pageset as a tuple, for fingerprints."""
+        return (self.high, self.batch, self.count, tuple(map(tuple, self.lists)))
 
 
 @attrs.define(slots=True)
@@ -40,6 +60,8 @@ class Zone:
     pageset_batch: int = 1
     pageset_is_boot: bool = True
     """``zone->pageset == &boot_pageset`` (unpopulated zone)."""
+    watermark: tuple[int, int, int] = (0, 0, 0)
+    """v6.1 ``_watermark[WMARK_MIN, WMARK_LOW, WMARK_HIGH]`` (modern-kernels §5.5)."""
 
     def __attrs_post_init__(self) -> None:
         self.free_list = [[[] for _ in range(MIGRATE_TYPES)] for _ in range(self.max_order)]
@@ -181,3 +203,54 @@ class IsolationUser:
     end: int
     kind: str
     """``offline`` or ``contig``."""
+
+
+PAGE_ALLOC_COSTLY_ORDER = 3
+NR_LOWORDER_PCP_LISTS = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1)
+NR_PCP_LISTS = NR_LOWORDER_PCP_LISTS + 1
+"""v6.1 (modern-kernels §1.2): 12 lists indexed by (order <= 3, type) and one THP list."""
+
+
+@attrs.define(slots=True, eq=False)
+class PerCpuPages61:
+    """v6.1 ``struct per_cpu_pages`` (modern-kernels §1.1): ``lock`` is the per-(CPU, zone)
+    ``pcp->lock``; ``lists`` are indexed by ``order_to_pindex``; ``count`` is in pages; the THP
+    list holds blocks of ``thp_order`` (``pageblock_order`` in v6.1)."""
+
+    lock: SpinLock
+    thp_order: int
+    high: int = 0
+    batch: int = 1
+    count: int = 0
+    free_factor: int = 0
+    lists: list[list[int]] = attrs.Factory(lambda: [[] for _ in range(NR_PCP_LISTS)])
+
+    def order_of(self, index: int) -> int:
+        """``pindex_to_order``."""
+        return index // MIGRATE_PCPTYPES if index < NR_LOWORDER_PCP_LISTS else self.thp_order
+
+    def pindex(self, mt: int, order: int) -> int:
+        """``order_to_pindex``: one THP list shared by every type."""
+        if order > PAGE_ALLOC_COSTLY_ORDER:
+            return NR_LOWORDER_PCP_LISTS
+        return MIGRATE_PCPTYPES * order + mt
+
+    def list_name(self, index: int) -> str:
+        """List ``index`` in words: its order and type, or THP."""
+        if index >= NR_LOWORDER_PCP_LISTS:
+            return f"THP (order {self.thp_order})"
+        return f"order-{self.order_of(index)} {mt_name(index % MIGRATE_PCPTYPES)}"
+
+    def locked(self) -> bool:
+        """Whether a task holds ``pcp->lock`` (count and lists may disagree inside a section)."""
+        return self.lock.owner is not None
+
+    def state(self) -> tuple:
+        """The pageset as a tuple, for fingerprints."""
+        return (
+            self.high,
+            self.batch,
+            self.count,
+            self.free_factor,
+            tuple(map(tuple, self.lists)),
+        )

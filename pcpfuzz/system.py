@@ -10,9 +10,10 @@ from __future__ import annotations
 from pcpfuzz.actions import Action, CpuDown, CpuUp, Run, RunWork, Signal, Start, Step
 from pcpfuzz.constants import mt_name
 from pcpfuzz.geometry import Geometry
+from pcpfuzz.kernels import kernel_for
 from pcpfuzz.mm.buddy import free_one_page
-from pcpfuzz.mm.drain import drain_local_pages_wq, page_alloc_cpu_dead
-from pcpfuzz.mm.pageset import zone_high_batch
+from pcpfuzz.mm.drain import drain_local_pages_wq
+from pcpfuzz.mm6.buddy import __free_one_page as buddy_free_v61
 from pcpfuzz.ops import OPS, get_op
 from pcpfuzz.profiles import Profile
 from pcpfuzz.state import (
@@ -42,6 +43,8 @@ class System:
 
     def __init__(self, profile: Profile, geo: Geometry, *, tracing: bool = False) -> None:
         self.profile = profile
+        self.mm = kernel_for(profile)
+        """The kernel code this profile runs (``pcpfuzz.kernels``)."""
         self.geo = geo
         self.tracing = tracing
         n = geo.nr_pages
@@ -72,6 +75,8 @@ class System:
         )
         self.spinlocks: list[SpinLock] = []
         """The spinlocks a task may hold across steps (checked at task end, fingerprinted)."""
+        self.zone_lock = SpinLock("zone->lock")
+        """``zone->lock`` where a kernel holds it across steps (v6.1)."""
         self.pcp_disabled = False
         self.isolation_passes = 0
         """Ghost: tasks inside a start/undo isolation pass (FL-TYPE is checked outside)."""
@@ -92,6 +97,8 @@ class System:
         self.steps = 0
         self._next_tid = 0
         self._boot()
+        if self.mm.boot is not None:
+            self.mm.boot(self)
 
     # ---- boot -------------------------------------------------------------------------------
 
@@ -104,15 +111,23 @@ class System:
             self.block_online[block] = True
             self.page_present[start:end] = [True] * (end - start)
             for pfn in range(start, end, 1 << order):
-                free_one_page(self, pfn, order, self.pageblock_mt[self.pb(pfn)])
+                self._boot_free(pfn, order)
             self.zone.managed_pages += end - start
             self.zone.present_pages += end - start
-        if self.zone.present_pages:
-            high, batch = zone_high_batch(self)
+        if self.zone.present_pages and self.mm.boot is None:
+            high, batch = self.mm.zone_high_batch(self)
             self.zone.pageset_is_boot = False
             self.zone.pageset_high, self.zone.pageset_batch = high, batch
             for pcp in self.pcp:
                 pcp.high, pcp.batch = high, batch
+
+    def _boot_free(self, pfn: int, order: int) -> None:
+        """Free a boot chunk to the buddy with the profile's ``__free_one_page``."""
+        mt = self.pageblock_mt[self.pb(pfn)]
+        if self.mm.boot is None:
+            free_one_page(self, pfn, order, mt)
+        else:
+            buddy_free_v61(self, pfn, order, mt)
 
     # ---- helpers the model uses ---------------------------------------------------------------
 
@@ -159,9 +174,11 @@ class System:
     def where(self, pfn: int) -> str:
         """Where a page is, in words, for messages."""
         for cpu, pcp in enumerate(self.pcp):
-            for mt, lst in enumerate(pcp.lists):
-                if pfn in lst:
-                    return f"on CPU{cpu}'s {mt_name(mt)} pcplist"
+            for idx, lst in enumerate(pcp.lists):
+                order = pcp.order_of(idx)
+                head = pfn & ~((1 << order) - 1)
+                if head in lst:
+                    return f"on CPU{cpu}'s {pcp.list_name(idx)} pcplist"
         head = self.alloc_head[pfn]
         if head >= 0:
             return f"allocated (block at pfn {head})"
@@ -206,7 +223,8 @@ class System:
                         out.extend(Start(i, op.name, a) for a in op.args(self))
             if c.work_pending and c.online and (t is None or not t.irq_off):
                 out.append(RunWork(i))
-            if hotplug_free and t is None and not c.work_pending:
+            idle = t is None and not c.work_pending
+            if hotplug_free and idle and self.mm.cpu_hotplug_allowed(self, i):
                 if c.online and online > 1:
                     out.append(CpuDown(i))
                 elif not c.online:
@@ -247,7 +265,7 @@ class System:
             case CpuDown() | CpuUp():
                 if self.mem_hotplug_lock.owner is not None:
                     return "memory hotplug holds cpus_read_lock"
-                if t is not None or c.work_pending:
+                if t is not None or c.work_pending or not self.mm.cpu_hotplug_allowed(self, cpu):
                     return f"CPU{cpu} is busy"
                 if isinstance(action, CpuDown) and (
                     not c.online or sum(x.online for x in self.cpus) < 2
@@ -287,11 +305,12 @@ class System:
                 c.task.signal_pending = True
             case CpuDown():
                 c.online = False
-                page_alloc_cpu_dead(self, cpu)
+                self.mm.page_alloc_cpu_dead(self, cpu)
                 if self.tracing:
                     self.klog(cpu, f"CPU{cpu} offline: page_alloc_cpu_dead drained it")
             case CpuUp():
                 c.online = True
+                self.mm.page_alloc_cpu_online(self, cpu)
 
     def step_task(self, t: Task) -> None:
         """Run ``t`` to its next yield."""

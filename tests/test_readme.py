@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pcpfuzz.crosscheck.tools import KERNELS, cache_dir
-from pcpfuzz.profiles import VERSIONS
+from pcpfuzz.profiles import CAMPAIGN
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -52,20 +52,21 @@ def test_the_fresh_machine_commands_are_what_ci_and_the_default_campaign_run() -
 
 
 def test_the_quoted_default_campaign_matches_a_run() -> None:
-    """The deterministic v5.9-nofix row and message line are compared with a real run; the
-    other rows (their counts depend on the machine) must name the version profiles, found
-    nothing, each 15 s."""
+    """Each row that found something (deterministic for the seed) and its message line are
+    compared with a real run of that profile; the other rows (their counts depend on the
+    machine) must name the default campaign's profiles, found nothing, each 15 s."""
     _, quoted, _ = blocks("Two commands for a fresh machine")
     rows = table_rows(quoted)
-    assert [r[0] for r in rows] == [p.name for p in VERSIONS]
-    result = pcpfuzz("fuzz", "--profile", "v5.9-nofix", "--json")
-    (run,) = [json.loads(line) for line in result.stdout.splitlines()]
-    nofix = rows[0]
-    found = [str(run["examples"]), str(run["model_steps"]), "yes", run["invariant"]]
-    assert nofix[1:5] == found and nofix[5] == str(run["actions"])
-    assert f"v5.9-nofix: {run['invariant']} violated: {run['message']}" in quoted
-    for r in rows[1:]:
-        assert r[3:6] == ["no", "-", "-"] and r[6] == "15.0s"
+    assert [r[0] for r in rows] == [p.name for p in CAMPAIGN]
+    for row in rows:
+        if row[3] == "no":
+            assert row[4:6] == ["-", "-"] and row[6] == "15.0s"
+            continue
+        result = pcpfuzz("fuzz", "--profile", row[0], "--json")
+        (run,) = [json.loads(line) for line in result.stdout.splitlines()]
+        found = [str(run["examples"]), str(run["model_steps"]), "yes", run["invariant"]]
+        assert row[1:5] == found and row[5] == str(run["actions"])
+        assert f"{row[0]}: {run['invariant']} violated: {run['message']}" in quoted
 
 
 def test_the_walkthrough_is_the_entry_fuzz_saves_and_show_prints_it(tmp_path: Path) -> None:

@@ -19,10 +19,10 @@ from pcpfuzz.engines.registry import load_engines
 from pcpfuzz.files import WriteError
 from pcpfuzz.ladder import geometry_for
 from pcpfuzz.options import ENGINE, SECONDS, nothing_tested
-from pcpfuzz.profiles import VERSIONS, UnknownProfile, get_profile
+from pcpfuzz.profiles import CAMPAIGN, UnknownProfile, get_profile
 
 DEFAULT_SECONDS = 15.0
-"""Per-profile budget of the embedded default campaign (three profiles: under a minute)."""
+"""Per-profile budget of the embedded default campaign (four profiles: about a minute)."""
 PLAIN_PROGRESS_SECONDS = 10.0
 """How often a plain progress line goes to stderr when it is not a terminal."""
 EXIT_INTERRUPTED = 130
@@ -67,7 +67,7 @@ def _table(rows: list[dict[str, object]]) -> Table:
     multiple=True,
     metavar="NAME",
     help="Profile to fuzz (repeatable; 'pcpfuzz profiles' lists them). Default: the version "
-    f"profiles {', '.join(p.name for p in VERSIONS)}.",
+    f"profiles {', '.join(p.name for p in CAMPAIGN)}.",
 )
 @ENGINE
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the run.")
@@ -116,7 +116,7 @@ def command(
     (or a budget too small for one example), 130 when interrupted (what was found is shown)."""
     engines = load_engines()
     try:
-        chosen = [get_profile(n) for n in profiles] if profiles else list(VERSIONS)
+        chosen = [get_profile(n) for n in profiles] if profiles else list(CAMPAIGN)
     except UnknownProfile as e:
         raise click.BadParameter(str(e), param_hint="--profile") from None
 

@@ -129,6 +129,8 @@ def hotplug_replay(
 
 def fraction_write(profile_name: str, old: int, new: int, nr_cpus: int) -> tuple[str, int]:
     """The model's fraction sysctl handler on a populated zone: (outcome, value afterwards)."""
-    s = _system(resolve_profile(profile_name), MODEL_BLOCK_PAGES, nr_cpus, old, MODEL_BLOCKS)
-    ret, _states = run_op(s, "percpu_pagelist_fraction", (new,))
+    profile = resolve_profile(profile_name)
+    s = _system(profile, MODEL_BLOCK_PAGES, nr_cpus, old, MODEL_BLOCKS)
+    sysctl = "percpu_pagelist_high_fraction" if profile.pcp_spinlock else "percpu_pagelist_fraction"
+    ret, _states = run_op(s, sysctl, (new,))
     return errno_name(ret), s.fraction

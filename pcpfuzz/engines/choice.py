@@ -100,7 +100,12 @@ def cpu_groups(s: System, kinds: frozenset[str]) -> dict[str, list[int]]:
         if t is None:
             if c.online:
                 start.append(i)
-            if hotplug_free and not c.work_pending and (several_online or not c.online):
+            if (
+                hotplug_free
+                and not c.work_pending
+                and (several_online or not c.online)
+                and s.mm.cpu_hotplug_allowed(s, i)
+            ):
                 hotplug.append(i)
         else:
             if t.runnable(s):

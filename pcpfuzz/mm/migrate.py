@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import MT
-from pcpfuzz.mm.pcp import __free_pages, alloc_pages
 from pcpfuzz.state import Task, TaskGen
 
 if TYPE_CHECKING:
@@ -41,7 +40,7 @@ def do_migrate_range(s: System, t: Task, start: int, end: int) -> TaskGen:
     for src in sources:
         order = s.allocated[src].order
         yield None
-        dst = yield from alloc_pages(s, t, order, MT.MOVABLE, holder=t.tid)
+        dst = yield from s.mm.alloc_pages(s, t, order, MT.MOVABLE, holder=t.tid)
         if dst is None:
             s.allocated[src].holder = None
             s.note("migration target allocation failed")
@@ -52,5 +51,5 @@ def do_migrate_range(s: System, t: Task, start: int, end: int) -> TaskGen:
         s.note("page migrated")
         if s.tracing:
             s.klog(t.cpu, f"migrate_pages: pfn {src} -> pfn {dst}, freeing pfn {src}")
-        yield from __free_pages(s, t, src, order)
+        yield from s.mm.free_pages(s, t, src, order)
     return None

@@ -1,0 +1,94 @@
+"""The kernel code a profile runs, chosen once per profile (``System.mm``): the v5.x functions
+of ``pcpfuzz.mm`` or the v6.1 functions of ``pcpfuzz.mm6`` (modern-kernels.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from pcpfuzz.mm import contig, drain, hotplug, pageset, pcp
+from pcpfuzz.mm6 import contig as contig6
+from pcpfuzz.mm6 import cpuhp, memory_hotplug, page_alloc
+from pcpfuzz.mm6 import drain as drain6
+from pcpfuzz.mm6 import pageset as pageset6
+from pcpfuzz.profiles import Profile
+from pcpfuzz.state import Task, TaskGen
+
+if TYPE_CHECKING:
+    from pcpfuzz.system import System
+
+
+@attrs.frozen
+class Kernel:
+    """The entry points that differ between kernel generations, by kernel name."""
+
+    boot: Callable[[System], None] | None
+    """Sets up the pagesets after the boot memory is freed (None: ``System``'s v5.x boot)."""
+    alloc_pages: Callable[..., TaskGen]
+    free_pages: Callable[[System, Task, int, int], TaskGen]
+    free_unref_page_list: Callable[[System, Task, tuple[int, ...]], TaskGen]
+    drain_local_pages: Callable[[System, Task], TaskGen]
+    drain_all_pages: Callable[[System, Task, bool], TaskGen]
+    pagelist_sysctl: Callable[[System, Task, int], TaskGen]
+    alloc_contig_range: Callable[[System, Task, int, int], TaskGen]
+    offline_pages: Callable[[System, Task, int], TaskGen]
+    online_pages: Callable[[System, Task, int], TaskGen]
+    get_hwpoison_page: Callable[[System, Task], TaskGen]
+    page_alloc_cpu_dead: Callable[[System, int], None]
+    page_alloc_cpu_online: Callable[[System, int], None]
+    cpu_hotplug_allowed: Callable[[System, int], bool]
+    zone_high_batch: Callable[[System], tuple[int, int]]
+    """The (high, batch) every CPU should hold outside updates (PCP-HB)."""
+
+
+def _drain_local_v5(s: System, t: Task) -> TaskGen:
+    drain.drain_local_pages(s, t.cpu)
+    return None
+    yield
+
+
+def _nothing(_s: Any, _cpu: int) -> None:
+    return None
+
+
+V5 = Kernel(
+    boot=None,
+    alloc_pages=pcp.alloc_pages,
+    free_pages=pcp.__free_pages,
+    free_unref_page_list=pcp.free_unref_page_list,
+    drain_local_pages=_drain_local_v5,
+    drain_all_pages=drain.drain_all_pages,
+    pagelist_sysctl=pageset.percpu_pagelist_fraction_sysctl_handler,
+    alloc_contig_range=contig.alloc_contig_range,
+    offline_pages=hotplug.offline_pages,
+    online_pages=hotplug.online_pages,
+    get_hwpoison_page=contig.get_hwpoison_page,
+    page_alloc_cpu_dead=drain.page_alloc_cpu_dead,
+    page_alloc_cpu_online=_nothing,
+    cpu_hotplug_allowed=lambda _s, _cpu: True,
+    zone_high_batch=pageset.zone_high_batch,
+)
+V6_1 = Kernel(
+    boot=pageset6.v61_boot,
+    alloc_pages=page_alloc.alloc_pages,
+    free_pages=page_alloc.__free_pages,
+    free_unref_page_list=page_alloc.free_unref_page_list,
+    drain_local_pages=drain6.drain_local_pages,
+    drain_all_pages=drain6.drain_all_pages,
+    pagelist_sysctl=pageset6.percpu_pagelist_high_fraction_sysctl_handler,
+    alloc_contig_range=contig6.alloc_contig_range,
+    offline_pages=memory_hotplug.offline_pages,
+    online_pages=memory_hotplug.online_pages,
+    get_hwpoison_page=contig6.get_hwpoison_page,
+    page_alloc_cpu_dead=cpuhp.page_alloc_cpu_dead,
+    page_alloc_cpu_online=cpuhp.page_alloc_cpu_online,
+    cpu_hotplug_allowed=cpuhp.cpu_hotplug_allowed,
+    zone_high_batch=pageset6.zone_high_batch,
+)
+
+
+def kernel_for(profile: Profile) -> Kernel:
+    """The kernel code ``profile`` runs."""
+    return V6_1 if profile.pcp_spinlock else V5

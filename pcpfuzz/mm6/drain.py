@@ -1,0 +1,72 @@
+"""v6.1 draining (modern-kernels §4): any CPU drains any CPU's pcplist under that pcplist's
+``pcp->lock``; ``__drain_all_pages`` runs every drain itself (no work items); CPU hotplug."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pcpfuzz.mm.locking import mutex_lock, mutex_unlock, spin_lock, spin_unlock
+from pcpfuzz.mm6.page_alloc import free_pcppages_bulk
+from pcpfuzz.state import IRQ_OFF, Task, TaskGen
+
+if TYPE_CHECKING:
+    from pcpfuzz.system import System
+
+
+def drain_pages_zone(s: System, t: Task, cpu: int) -> TaskGen:
+    """v6.1 ``drain_pages_zone(cpu, zone)`` (§4.1): a lockless ``if (pcp->count)`` (its own
+    step), then ``spin_lock_irqsave(&pcp->lock)`` and ``free_pcppages_bulk(pcp->count)``."""
+    pcp = s.pcp[cpu]
+    if not pcp.count:
+        s.note("drain_pages_zone read count 0")
+        return None
+    yield None
+    yield from spin_lock(s, t, pcp.lock, irqs_off=True)
+    yield IRQ_OFF
+    yield from free_pcppages_bulk(s, t, pcp.count, pcp, 0, cpu)
+    spin_unlock(s, t, pcp.lock)
+    return None
+
+
+def drain_local_pages(s: System, t: Task) -> TaskGen:
+    """``drain_local_pages(zone)``: ``drain_pages_zone`` of this CPU (the model has one zone)."""
+    yield from drain_pages_zone(s, t, t.cpu)
+    return None
+
+
+def __drain_all_pages(s: System, t: Task, zone: bool, force: bool) -> TaskGen:
+    """``__drain_all_pages(zone, force_all_cpus)`` (§4.2): under ``pcpu_drain_mutex`` (a
+    trylock that gives up without a zone), read each online CPU's count locklessly (one step
+    each) unless forced, then drain every selected CPU, one after another, from this task."""
+    m = s.pcpu_drain_mutex
+    if m.owner is None:
+        m.owner = t.tid
+    elif not zone:
+        s.note("drain_all_pages(NULL) gave up: pcpu_drain_mutex busy")
+        return None
+    else:
+        yield from mutex_lock(s, t, m)
+    yield None
+    cpus: list[int] = []
+    for cpu, c in enumerate(s.cpus):
+        if not c.online:
+            continue
+        if force or s.pcp[cpu].count:
+            cpus.append(cpu)
+        else:
+            s.note("drain_all_pages skipped a CPU")
+        if not force:
+            yield None
+    if s.tracing:
+        s.klog(t.cpu, f"{'forced ' if force else ''}drain_all_pages: draining CPUs {cpus}")
+    for cpu in cpus:
+        yield from drain_pages_zone(s, t, cpu)
+        yield None
+    mutex_unlock(s, t, m)
+    return None
+
+
+def drain_all_pages(s: System, t: Task, zone: bool = True) -> TaskGen:
+    """``drain_all_pages(zone)``: ``__drain_all_pages(zone, false)``."""
+    yield from __drain_all_pages(s, t, zone, force=False)
+    return None

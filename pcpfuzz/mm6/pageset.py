@@ -1,0 +1,170 @@
+"""v6.1 watermarks and pcp sizing (modern-kernels §5, §6.1): ``pcp->high`` follows the zone's
+low watermark split across the online CPUs; ``zone_pcp_update`` runs after every watermark
+recompute, CPU hotplug and high-fraction sysctl write."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pcpfuzz.constants import EINVAL
+from pcpfuzz.mm.locking import mutex_lock, mutex_unlock, spin_lock, spin_unlock
+from pcpfuzz.mm.pageset import __zone_set_pageset_high_and_batch
+from pcpfuzz.mm.sizing import (
+    BOOT_PAGESET_BATCH,
+    BOOT_PAGESET_HIGH,
+    MIN_PERCPU_PAGELIST_HIGH_FRACTION,
+    zone_batchsize,
+    zone_highsize,
+)
+from pcpfuzz.mm6.drain import __drain_all_pages
+from pcpfuzz.state import PerCpuPages61, SpinLock, Task, TaskGen
+
+if TYPE_CHECKING:
+    from pcpfuzz.system import System
+
+WATERMARK_SCALE_FACTOR = 10
+
+
+def zone_watermarks(
+    managed: int, pages_min: int, lowmem: int, scale_factor: int = WATERMARK_SCALE_FACTOR
+) -> tuple[int, int, int]:
+    """``__setup_per_zone_wmarks`` for one ordinary zone (§5.5): (min, low, high)."""
+    wmin = pages_min * managed // lowmem if lowmem else 0
+    delta = max(wmin >> 2, managed * scale_factor // 10000)
+    return wmin, wmin + delta, wmin + 2 * delta
+
+
+def pages_min(s: System) -> int:
+    """The model-scale ``min_free_kbytes >> 2`` (§5.6): the geometry's knob, else managed // 32
+    of the zone now (the model's ``calculate_min_free_kbytes``)."""
+    return s.geo.pages_min if s.geo.pages_min is not None else s.zone.managed_pages // 32
+
+
+def __setup_per_zone_wmarks(s: System) -> None:
+    """``__setup_per_zone_wmarks`` (§5.5), the zone being the only lowmem zone."""
+    managed = s.zone.managed_pages
+    s.zone.watermark = zone_watermarks(managed, pages_min(s), managed)
+
+
+def zone_high_batch(s: System, cpu_online: int = 0) -> tuple[int, int]:
+    """``zone_set_pageset_high_and_batch``'s pair (§5.1-§5.3): batch from the managed pages
+    (times the geometry's sizing scale), high from ``zone_highsize`` with the low watermark,
+    or managed / ``percpu_pagelist_high_fraction``, over the online CPUs."""
+    batch = max(1, zone_batchsize(s.zone.managed_pages * s.geo.sizing_scale))
+    nr = sum(c.online for c in s.cpus) + cpu_online
+    high = zone_highsize(s.zone.managed_pages, s.zone.watermark[1], batch, nr, s.fraction)
+    return high, batch
+
+
+def zone_set_pageset_high_and_batch(s: System, t: Task, cpu_online: int) -> TaskGen:
+    """``zone_set_pageset_high_and_batch`` (§5.3): early return when the pair equals the
+    zone's cache; else cache it and ``pageset_update`` every possible CPU (batch, then high)."""
+    high, batch = zone_high_batch(s, cpu_online)
+    if (high, batch) == (s.zone.pageset_high, s.zone.pageset_batch):
+        s.note("pageset update skipped: unchanged")
+        return None
+    s.zone.pageset_high, s.zone.pageset_batch = high, batch
+    yield from __zone_set_pageset_high_and_batch(s, t, high, batch)
+    return None
+
+
+def zone_pcp_update(s: System, t: Task, cpu_online: int) -> TaskGen:
+    """``zone_pcp_update(zone, cpu_online)``: the above under ``pcp_batch_high_lock``."""
+    yield from mutex_lock(s, t, s.pcp_batch_high_lock)
+    yield from zone_set_pageset_high_and_batch(s, t, cpu_online)
+    mutex_unlock(s, t, s.pcp_batch_high_lock)
+    return None
+
+
+def setup_per_zone_wmarks(s: System, t: Task) -> TaskGen:
+    """``setup_per_zone_wmarks``: the watermarks under ``zone->lock`` (one step), then
+    ``zone_pcp_update(zone, 0)``."""
+    yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
+    __setup_per_zone_wmarks(s)
+    spin_unlock(s, t, s.zone_lock)
+    if s.tracing:
+        s.klog(t.cpu, f"setup_per_zone_wmarks: min/low/high {s.zone.watermark}")
+    yield None
+    yield from zone_pcp_update(s, t, 0)
+    return None
+
+
+def init_per_zone_wmark_min(s: System, t: Task) -> TaskGen:
+    """``init_per_zone_wmark_min`` (§5.5): ``min_free_kbytes`` (here ``pages_min``) follows
+    the managed pages, then ``setup_per_zone_wmarks``."""
+    yield from setup_per_zone_wmarks(s, t)
+    return None
+
+
+def per_cpu_pages_init(s: System, lock: SpinLock) -> PerCpuPages61:
+    """``per_cpu_pages_init`` (§5.3): empty lists, high 0, batch 1, ``free_factor`` 0. The
+    model keeps each CPU's ``lock`` object across pagesets."""
+    return PerCpuPages61(
+        lock,
+        s.geo.pageblock_order,
+        high=BOOT_PAGESET_HIGH,
+        batch=BOOT_PAGESET_BATCH,
+    )
+
+
+def setup_zone_pageset(s: System, t: Task) -> TaskGen:
+    """``setup_zone_pageset``: fresh pagesets for a zone becoming populated, then
+    ``zone_set_pageset_high_and_batch(zone, 0)`` (the zone's cache is not reset)."""
+    s.zone.pageset_is_boot = False
+    s.pcp = [per_cpu_pages_init(s, pcp.lock) for pcp in s.pcp]
+    yield None
+    yield from zone_set_pageset_high_and_batch(s, t, 0)
+    return None
+
+
+def zone_pcp_reset(s: System) -> None:
+    """``zone_pcp_reset``: an emptied zone goes back to ``boot_pageset`` (high 0, batch 1); the
+    zone's cache of high/batch is kept."""
+    s.zone.pageset_is_boot = True
+    s.pcp = [per_cpu_pages_init(s, pcp.lock) for pcp in s.pcp]
+
+
+def percpu_pagelist_high_fraction_sysctl_handler(s: System, t: Task, value: int) -> TaskGen:
+    """The ``vm.percpu_pagelist_high_fraction`` handler (§5.2): under ``pcp_batch_high_lock``,
+    EINVAL for negatives and 1..7, nothing when unchanged, else recompute the populated zone."""
+    yield from mutex_lock(s, t, s.pcp_batch_high_lock)
+    old = s.fraction
+    ret = 0
+    if value < 0 or 0 < value < MIN_PERCPU_PAGELIST_HIGH_FRACTION:
+        ret = EINVAL
+    elif value != old:
+        s.fraction = value
+        if s.zone.present_pages:
+            yield None
+            yield from zone_set_pageset_high_and_batch(s, t, 0)
+    if s.tracing:
+        s.klog(t.cpu, f"percpu_pagelist_high_fraction: {old} -> {value}: {ret}")
+    mutex_unlock(s, t, s.pcp_batch_high_lock)
+    return ret
+
+
+def zone_pcp_disable(s: System, t: Task) -> TaskGen:
+    """``zone_pcp_disable`` (§6.1): take ``pcp_batch_high_lock`` and keep it, write (0, 1) on
+    every possible CPU, then ``__drain_all_pages(zone, true)`` from this task."""
+    yield from mutex_lock(s, t, s.pcp_batch_high_lock)
+    if s.tracing:
+        s.klog(t.cpu, "zone_pcp_disable: high 0, batch 1 on all CPUs")
+    yield from __zone_set_pageset_high_and_batch(s, t, BOOT_PAGESET_HIGH, BOOT_PAGESET_BATCH)
+    yield from __drain_all_pages(s, t, zone=True, force=True)
+    t.pcp_disabled_depth += 1
+    s.pcp_disabled = True
+    return None
+
+
+def v61_boot(s: System) -> None:
+    """Boot: the pagesets and their locks, the watermarks, then the pcp sizes."""
+    s.pcp = [per_cpu_pages_init(s, SpinLock(f"pcp{cpu}->lock")) for cpu in range(len(s.pcp))]
+    s.spinlocks[:] = [s.zone_lock, *(pcp.lock for pcp in s.pcp)]
+    if not s.zone.present_pages:
+        return
+    __setup_per_zone_wmarks(s)
+    high, batch = zone_high_batch(s)
+    s.zone.pageset_is_boot = False
+    s.zone.pageset_high, s.zone.pageset_batch = high, batch
+    for pcp in s.pcp:
+        pcp.high, pcp.batch = high, batch
