@@ -53,6 +53,28 @@ class Geometry:
         for pb in self.cma_pageblocks:
             if not 0 <= pb < self.nr_pageblocks:
                 raise ValueError(f"CMA pageblock {pb} is outside 0..{self.nr_pageblocks - 1}")
+        self._check_cma_alignment(align // self.pageblock_nr_pages)
+
+    def _check_cma_alignment(self, step: int) -> None:
+        """Each CMA area starts and ends on a max(MAX_ORDER_NR_PAGES, pageblock_nr_pages) boundary.
+
+        ``cma_init_reserved_mem`` (mm/cma.c, v5.10/v5.11) returns -EINVAL unless base and size are
+        aligned to ``PAGE_SIZE << max(MAX_ORDER - 1, pageblock_order)``; ``step`` is that
+        alignment in pageblocks. An area here is a maximal run of consecutive CMA pageblocks.
+        """
+        blocks = sorted(set(self.cma_pageblocks))
+        runs: list[list[int]] = []
+        for pb in blocks:
+            if runs and runs[-1][1] == pb:
+                runs[-1][1] = pb + 1
+            else:
+                runs.append([pb, pb + 1])
+        for start, end in runs:
+            if start % step or end % step:
+                raise ValueError(
+                    f"cma_pageblocks: area {start}..{end - 1} is not aligned to {step} pageblocks "
+                    "(max(MAX_ORDER_NR_PAGES, pageblock_nr_pages))"
+                )
 
     @property
     def pageblock_nr_pages(self) -> int:

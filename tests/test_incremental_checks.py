@@ -20,7 +20,7 @@ from pcpfuzz.liveness import finish
 from pcpfuzz.profiles import PROFILES
 from pcpfuzz.system import System
 
-GEOMETRIES = (Geometry(), Geometry(nr_cpus=3, cma_pageblocks=(1, 6), online_blocks=3))
+GEOMETRIES = (Geometry(), Geometry(nr_cpus=3, cma_pageblocks=(6, 7), online_blocks=3))
 
 
 def _walk(s: System, rng: random.Random, steps: int, each: Callable[[int], bool]) -> None:
