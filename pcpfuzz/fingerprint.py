@@ -62,11 +62,22 @@ def state_tuple(s: System) -> tuple:
         tuple((c.online, c.work_pending, _task(c.task)) for c in s.cpus),
         s.fraction,
         tuple((m.name, m.owner) for m in (*s.mutexes, *s.spinlocks)),
+        _rcu(s),
         (s.pcp_disabled, s.isolation_passes),
         tuple((u.tid, u.start, u.end, u.kind) for u in s.iso_users),
         tuple((v.invariant, v.message) for v in s.bugs),
         tuple(sorted(s.events.items())),
         (s.actions_applied, s.steps),
+    )
+
+
+def _rcu(s: System) -> tuple:
+    """The rcu_sync state and the CPUs each live grace period still waits for."""
+    rss = s.mem_hotplug_rss
+    pending = None if rss.pending is None else tuple(sorted(rss.pending.cpus))
+    return (
+        (rss.gp_state, rss.gp_count, pending),
+        tuple(tuple(sorted(gp.cpus)) for gp in s.grace_periods),
     )
 
 

@@ -157,6 +157,46 @@ class WorkWait(Wait):
         return f"flush_work(pcpu_drain on CPU{','.join(map(str, self.cpus))})"
 
 
+class GracePeriod:
+    """An RCU grace period: ``cpus`` are the CPUs that were inside an IRQ-off step when it began
+    and have not left it yet (an IRQ-off region is an RCU read-side critical section). It has
+    passed when ``cpus`` is empty."""
+
+    __slots__ = ("cpus",)
+
+    def __init__(self, cpus: set[int]) -> None:
+        self.cpus = cpus
+
+
+class GracePeriodWait(Wait):
+    """Sleeping in ``synchronize_rcu`` until grace period ``gp`` has passed."""
+
+    __slots__ = ("gp",)
+
+    def __init__(self, gp: GracePeriod) -> None:
+        self.gp = gp
+
+    def ready(self, sys: Any) -> bool:
+        return not self.gp.cpus
+
+    def describe(self) -> str:
+        return f"synchronize_rcu(), CPU{','.join(map(str, sorted(self.gp.cpus)))} IRQ-off"
+
+
+RCU_SYNC_STATES = ("GP_IDLE", "GP_ENTER", "GP_PASSED", "GP_EXIT", "GP_REPLAY")
+
+
+@attrs.define(slots=True, eq=False)
+class RcuSync:
+    """``struct rcu_sync`` of a percpu_rw_semaphore (kernel/rcu/sync.c): ``gp_state`` indexes
+    ``RCU_SYNC_STATES``; ``pending`` is the grace period of the queued ``rcu_sync_func``."""
+
+    name: str
+    gp_state: int = 0
+    gp_count: int = 0
+    pending: GracePeriod | None = None
+
+
 IRQ_OFF = "irq-off"
 """Yielded inside an IRQ-off section: other CPUs run, this CPU's drain work does not."""
 

@@ -20,9 +20,11 @@ from pcpfuzz.state import (
     IRQ_OFF,
     AllocBlock,
     Cpu,
+    GracePeriod,
     IsolationUser,
     Mutex,
     PerCpuPages,
+    RcuSync,
     SpinLock,
     Task,
     Wait,
@@ -73,6 +75,10 @@ class System:
             self.mem_hotplug_lock,
             self.device_hotplug_lock,
         )
+        self.mem_hotplug_rss = RcuSync("mem_hotplug_lock.rss")
+        """``mem_hotplug_lock``'s ``rcu_sync``: ``percpu_down_write`` waits for a grace period."""
+        self.grace_periods: list[GracePeriod] = []
+        """Grace periods still waiting for some CPU to leave its IRQ-off step."""
         self.spinlocks: list[SpinLock] = []
         """The spinlocks a task may hold across steps (checked at task end, fingerprinted)."""
         self.zone_lock = SpinLock("zone->lock")
@@ -324,15 +330,26 @@ class System:
             t.hung = True
             self.bug("HANG", str(hang))
             return
+        was_off = t.irq_off
         if isinstance(y, Wait):
             t.wait = y
             t.irq_off = y.irqs_off
         else:
             t.wait = None
             t.irq_off = y is IRQ_OFF
+        if was_off and not t.irq_off and self.grace_periods:
+            self._quiescent(t.cpu)
+
+    def _quiescent(self, cpu: int) -> None:
+        """``cpu`` left its IRQ-off step: no grace period waits for it any more."""
+        for gp in self.grace_periods:
+            gp.cpus.discard(cpu)
+        self.grace_periods = [gp for gp in self.grace_periods if gp.cpus]
 
     def _task_done(self, t: Task, ret: int | None) -> None:
         self.cpus[t.cpu].task = None
+        if t.irq_off and self.grace_periods:
+            self._quiescent(t.cpu)
         self.returned[t.cpu] = (t.op, ret)
         if self.tracing and ret is not None:
             self.klog(t.cpu, f"{t.op} returns {ret}")

@@ -139,9 +139,10 @@ def allocation_side_race(profile: str) -> System:
     """Spec §7.3 (2): CPU0 reads the old batch (2) with an empty list; CPU1's offline disables
     pcplists; then CPU0 refills with the old batch from the block being offlined."""
     s = make(profile)
+    # The offline begins first: mem_hotplug_begin waits for an IRQ-off CPU (issue 11).
+    s.apply(Start(1, "offline_pages", (3,)))  # the refill will come from block 3 (pfn 56, 57)
     s.apply(Start(0, "alloc_pages", (0, MT.MOVABLE)))
     assert s.cpus[0].task.irq_off and s.pcp[0].count == 0
-    s.apply(Start(1, "offline_pages", (3,)))  # the refill will come from block 3 (pfn 56, 57)
 
     def disabled_or_waiting(x: System) -> bool:
         return x.pcp_disabled or (x.cpus[1].task.wait is not None and not x.runnable_work())

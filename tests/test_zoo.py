@@ -22,6 +22,10 @@ RUNG_EXAMPLES = {"hypothesis": 30}
 """The ``ci`` budget for finding nothing on a rung, by engine (default 200): Hypothesis runs
 about 1,700 model steps a second here, the native engines about 30,000."""
 SAFETY_SECONDS = 600.0
+ZOO_EXAMPLES_FOR = {("pct", "v5.8-nobulkclamp"): 1000}
+"""Cases that need more: since mem_hotplug_begin waits for IRQ-off CPUs (issue 11), the online
+must begin before the free's IRQ-off section; pct then finds it after 755, 587, 839 and 121
+examples for seeds 0-3."""
 
 
 def campaign(engine: str, profile: str, examples: int) -> Campaign:
@@ -48,7 +52,7 @@ def zoo_cases() -> list:
 
 @pytest.mark.parametrize(("engine", "profile"), zoo_cases())
 def test_engine_finds_the_zoo_bug(engine: str, profile: str) -> None:
-    c = campaign(engine, profile, ZOO_EXAMPLES)
+    c = campaign(engine, profile, ZOO_EXAMPLES_FOR.get((engine, profile), ZOO_EXAMPLES))
     f = c.failure
     assert f is not None, f"{engine} found nothing on {profile} in {c.examples} examples"
     assert f.violation.invariant in EXPECTED[profile], f.violation

@@ -83,12 +83,14 @@ def test_nobulkclamp_as_reported_onlining_a_second_block_raises_batch() -> None:
     # reads high 0; onlining another block runs zone_pcp_update, (18, 3) here; the free then
     # asks free_pcppages_bulk for 3 pages with one on the lists.
     geometry = geometry_for("v5.8-nobulkclamp")
+    # The online starts first: its mem_hotplug_begin waits in synchronize_rcu for a CPU that
+    # is IRQ-off, so the free's IRQ-off section must begin after it (issue 11).
     actions = [
         Start(0, "alloc_pages", (0, MOVABLE)),
         Step(0),  # pfn 8
+        Start(1, "online_pages", (1,)),
         Start(0, "free_pages", (8,)),
         Step(0),  # push, count 1 >= high 0
-        Start(1, "online_pages", (1,)),
         Run(1),  # zone_pcp_update: (18, 3) on both CPUs
         Step(0),
     ]
@@ -140,8 +142,8 @@ def test_online_nopcpupdate_is_fixed_in_v5_10() -> None:
 # (0) and skips it. CPU0 refills 2 pages with the old batch, hands out pfn 56 and keeps 57.
 TWO_CPUS = Geometry()  # the scripted race needs no third CPU (the fuzzers' geometry has one)
 UNFORCED = [
+    Start(1, "offline_pages", (3,)),  # first: mem_hotplug_begin waits for an IRQ-off CPU
     Start(0, "alloc_pages", (0, MOVABLE)),
-    Start(1, "offline_pages", (3,)),
     Step(1),  # zone_pcp_disable: lock; CPU0 batch := 1
     Step(1),  # CPU0 high := 0
     Step(1),  # CPU1 batch := 1

@@ -21,6 +21,7 @@ from pcpfuzz.mm.pageset import (
     zone_pcp_reset,
     zone_pcp_update,
 )
+from pcpfuzz.mm.rcu import rcu_sync_enter, rcu_sync_exit
 from pcpfuzz.state import Task, TaskGen
 
 if TYPE_CHECKING:
@@ -29,15 +30,19 @@ if TYPE_CHECKING:
 
 def mem_hotplug_begin(s: System, t: Task) -> TaskGen:
     """``lock_device_hotplug_sysfs`` + ``mem_hotplug_begin`` (which also holds
-    ``cpus_read_lock``, so no CPU hotplug runs until ``mem_hotplug_done``)."""
+    ``cpus_read_lock``, so no CPU hotplug runs until ``mem_hotplug_done``). Its
+    ``percpu_down_write`` first calls ``rcu_sync_enter``, which from GP_IDLE waits in
+    ``synchronize_rcu`` for every CPU that is IRQ-off (docs/fidelity.md, issue 11)."""
     yield from mutex_lock(s, t, s.device_hotplug_lock)
+    yield from rcu_sync_enter(s, t, s.mem_hotplug_rss)
     yield from mutex_lock(s, t, s.mem_hotplug_lock)
     return None
 
 
 def mem_hotplug_done(s: System, t: Task) -> None:
-    """``mem_hotplug_done`` + ``unlock_device_hotplug``."""
+    """``mem_hotplug_done`` (``percpu_up_write``: ``rcu_sync_exit``) + ``unlock_device_hotplug``."""
     mutex_unlock(s, t, s.mem_hotplug_lock)
+    rcu_sync_exit(s, t, s.mem_hotplug_rss)
     mutex_unlock(s, t, s.device_hotplug_lock)
 
 
