@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from enum import Enum
-from types import GeneratorType
+from types import FunctionType, GeneratorType
 from typing import Any
 
 import attrs
@@ -124,6 +124,8 @@ class _Canon:
             return "system"
         if kind is Profile or kind is Geometry:
             return "config"  # fixed for a whole search
+        if isinstance(v, FunctionType):
+            return ("function", v.__module__, v.__qualname__)  # a kernel function, by name
         if attrs.has(kind) or hasattr(kind, "__slots__"):
             return (kind.__name__, *self.fields(v))
         raise TypeError(f"canonical state: no rule for a {kind.__name__} ({v!r})")
@@ -132,7 +134,7 @@ class _Canon:
         s = self.s
         out = []
         for name in sorted(vars(s)):
-            if name in HISTORY or name in ("profile", "geo"):
+            if name in HISTORY or name in ("profile", "geo", "mm"):  # mm: fixed per profile
                 continue
             v = getattr(s, name)
             if name == "cpus":
