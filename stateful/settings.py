@@ -42,6 +42,11 @@ Examples are 25 actions long: on v5.9-nofix that finds the §15.1 race in less t
 30 or 50 (measured), and keeps failures short to shrink."""
 
 
+DATABASE_FREE = frozenset({"ci"})
+"""The profiles that refuse a shared database. Asked by name: where the ``CI`` variable is set,
+Hypothesis's own defaults have no database, so every profile's ``database`` reads None there."""
+
+
 class UnknownSettings(KeyError):
     """A settings profile name that is not in ``PROFILES``."""
 
@@ -94,7 +99,7 @@ def load(option: str | None = None, db: str | None = None) -> str:
     name = chosen(option)
     url = db or os.environ.get(DB_ENV)
     if url:
-        if PROFILES[name].database is None:
+        if name in DATABASE_FREE:
             raise BadDatabase(f"the {name!r} settings profile is database-free; {url} unused")
         settings.register_profile(f"{name}+db", settings(PROFILES[name], database=database(url)))
         name = f"{name}+db"
