@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import click
 
+from pcpfuzz.corpus import CORPUS_ENV, check_corpus_dir
 from pcpfuzz.engines.registry import DEFAULT_ENGINE, ENGINE_NAMES
+from pcpfuzz.files import WriteError
 
 
 class FiniteSeconds(click.ParamType):
@@ -47,3 +51,23 @@ ENGINE = click.option(
     help="Exploration engine.",
 )
 """The ``--engine`` option of the commands that run a campaign."""
+
+
+def corpus_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--corpus DIR`` (or ``PCPFUZZ_CORPUS``): where a command saves ``what``."""
+    return click.option(
+        "--corpus",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar=CORPUS_ENV,
+        help=f"Save {what} under this corpus directory [env: {CORPUS_ENV}].",
+    )
+
+
+def check_corpus(corpus: Path | None, profiles: Iterable[str]) -> None:
+    """``check_corpus_dir`` before anything runs, as a ``--corpus`` usage error (exit 2)."""
+    if corpus is None:
+        return
+    try:
+        check_corpus_dir(corpus, list(profiles))
+    except WriteError as e:
+        raise click.BadParameter(str(e), param_hint="--corpus") from None

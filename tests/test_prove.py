@@ -68,6 +68,8 @@ def test_limits_end_with_exit_3_and_never_claim_a_proof() -> None:
         (("--profile", "v5.11", "--ops", "teleport"), "unknown operation 'teleport'"),
         (("--profile", "v5.11", "--ops", "offline_pages@5"), "only 2 CPUs"),
         (("--profile", "v5.11", "--preemptions", "many"), "'many' is not a count"),
+        (("--profile", "v5.11", "--time", "nan"), "not a finite number of seconds"),
+        (("--profile", "v5.11", "--corpus", "/proc/self"), "--corpus"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...], culprit: str) -> None:

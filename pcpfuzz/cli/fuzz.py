@@ -13,12 +13,11 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from pcpfuzz.campaign import SCHEDULER_ENV
-from pcpfuzz.corpus import CORPUS_ENV, check_corpus_dir, save_failure
+from pcpfuzz.corpus import save_failure
 from pcpfuzz.engines.base import Campaign, budget_for
 from pcpfuzz.engines.registry import load_engines
-from pcpfuzz.files import WriteError
 from pcpfuzz.ladder import geometry_for
-from pcpfuzz.options import ENGINE, SECONDS, nothing_tested
+from pcpfuzz.options import ENGINE, SECONDS, check_corpus, corpus_option, nothing_tested
 from pcpfuzz.profiles import CAMPAIGN, UnknownProfile, get_profile
 
 DEFAULT_SECONDS = 15.0
@@ -83,12 +82,7 @@ def _table(rows: list[dict[str, object]]) -> Table:
     type=SECONDS,
     help=f"Seconds per profile (see --max-examples) [default: {DEFAULT_SECONDS:g}].",
 )
-@click.option(
-    "--corpus",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar=CORPUS_ENV,
-    help=f"Save each shrunk counterexample under this corpus directory [env: {CORPUS_ENV}].",
-)
+@corpus_option("each shrunk counterexample")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per profile, per line.")
 @click.option(
     "--workers",
@@ -120,20 +114,16 @@ def command(
     except UnknownProfile as e:
         raise click.BadParameter(str(e), param_hint="--profile") from None
 
-    def check_corpus() -> None:
-        if corpus is not None:
-            try:
-                check_corpus_dir(corpus, [p.name for p in chosen])
-            except WriteError as e:
-                raise click.BadParameter(str(e), param_hint="--corpus") from None
+    def checked() -> None:
+        check_corpus(corpus, (p.name for p in chosen))
 
     if workers is not None or scheduler is not None:
         from pcpfuzz.campaign.cli import distributed  # imports Dask: only when asked
 
         budget = seconds or DEFAULT_SECONDS
-        cluster = {"workers": workers, "scheduler": scheduler, "check_corpus": check_corpus}
+        cluster = {"workers": workers, "scheduler": scheduler, "check_corpus": checked}
         return distributed(chosen, engine, seed, max_examples, budget, corpus, as_json, **cluster)
-    check_corpus()
+    checked()
     rows: list[dict[str, object]] = []
     status = None
     running = ""

@@ -12,12 +12,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from pcpfuzz.corpus import check_corpus_dir, save_failure
+from pcpfuzz.corpus import save_failure
 from pcpfuzz.engines.base import Campaign, budget_for
 from pcpfuzz.engines.registry import load_engines
-from pcpfuzz.files import WriteError
 from pcpfuzz.ladder import Row, profiles, run_profile
-from pcpfuzz.options import ENGINE, SECONDS, nothing_tested
+from pcpfuzz.options import ENGINE, SECONDS, check_corpus, nothing_tested
 
 DEFAULT_SECONDS = 5.0
 """Per-profile budget: thirteen profiles, about a minute."""
@@ -82,11 +81,8 @@ def command(
     engines = load_engines()
     budget = budget_for(engine, max_examples or 10**9, seconds)
     save = None
+    check_corpus(corpus, (p.name for _, p in profiles()))
     if corpus is not None:
-        try:
-            check_corpus_dir(corpus, [p.name for _, p in profiles()])
-        except WriteError as e:
-            raise click.BadParameter(str(e), param_hint="--corpus") from None
 
         def save(c: Campaign, must_pass: tuple[str, ...]) -> Path | None:
             assert c.failure is not None

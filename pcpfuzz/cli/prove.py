@@ -17,6 +17,7 @@ from rich.console import Console
 from pcpfuzz.corpus import CORPUS_ENV, FoundBy, save_failure
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.liveness import OFFLINE_BOUND
+from pcpfuzz.options import SECONDS, check_corpus, corpus_option
 from pcpfuzz.profiles import UnknownProfile, get_profile
 from pcpfuzz.prove.explore import Bounds, Proof, Stats, prove
 from pcpfuzz.prove.report import cuts, progress_line, verdict_line
@@ -84,15 +85,8 @@ def _preemptions(value: str) -> int | None:
 )
 @click.option("--dfs", is_flag=True, help="Depth-first (less memory; not the shortest trace).")
 @click.option("--max-states", type=click.IntRange(min=1), help="Give up (exit 3) after this.")
-@click.option(
-    "--time", "seconds", type=click.FloatRange(min=0, min_open=True), help="Give up after this."
-)
-@click.option(
-    "--corpus",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar=CORPUS_ENV,
-    help=f"Save the counterexample under this corpus directory [env: {CORPUS_ENV}].",
-)
+@click.option("--time", "seconds", type=SECONDS, help="Give up after this (exit 3).")
+@corpus_option("the counterexample")
 @click.option("--json", "as_json", is_flag=True, help="The verdict as one JSON object.")
 def command(
     profile_name: str,
@@ -124,6 +118,7 @@ def command(
         scope = parse_scope(ops, cpus)
     except BadScope as e:
         raise click.BadParameter(str(e), param_hint="--ops") from None
+    check_corpus(corpus, [profile.name])
     bounds = Bounds(_preemptions(preemptions), depth, retries, max_states, seconds, dfs)
     online = blocks if online_blocks is None else online_blocks
     k = "unbounded" if bounds.preemptions is None else f"<= {bounds.preemptions}"
