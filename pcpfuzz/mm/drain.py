@@ -37,18 +37,26 @@ def page_alloc_cpu_dead(s: System, cpu: int) -> None:
     drain_pages_zone(s, cpu)
 
 
+def pcpu_drain_mutex_lock(s: System, t: Task, zone: bool) -> TaskGen:
+    """``__drain_all_pages``'s locking: ``mutex_trylock(&pcpu_drain_mutex)``, and when it
+    fails, return without a zone (False) or ``mutex_lock`` with one. True when taken."""
+    m = s.pcpu_drain_mutex
+    if m.owner is None:
+        m.owner = t.tid
+        return True
+    if not zone:
+        s.note("drain_all_pages(NULL) gave up: pcpu_drain_mutex busy")
+        return False
+    yield from mutex_lock(s, t, m)
+    return True
+
+
 def __drain_all_pages(s: System, t: Task, zone: bool, force: bool) -> TaskGen:
     """``__drain_all_pages(zone, force_all_cpus)`` (spec §7.2, §7.3): under ``pcpu_drain_mutex``,
     read each online CPU's count racily (one step each) unless forced, post the drain work,
     and wait for it. Without a zone it is a trylock that gives up when the mutex is busy."""
-    m = s.pcpu_drain_mutex
-    if m.owner is None:
-        m.owner = t.tid
-    elif not zone:
-        s.note("drain_all_pages(NULL) gave up: pcpu_drain_mutex busy")
+    if not (yield from pcpu_drain_mutex_lock(s, t, zone)):
         return None
-    else:
-        yield from mutex_lock(s, t, m)
     yield None
     cpus: list[int] = []
     for cpu in range(s.geo.nr_cpus):
@@ -71,7 +79,7 @@ def __drain_all_pages(s: System, t: Task, zone: bool, force: bool) -> TaskGen:
         kind = "forced " if force else ""
         s.klog(t.cpu, f"{kind}drain_all_pages: drain work posted to CPUs {list(posted)}")
     yield from wait_until(s, WorkWait(posted))
-    mutex_unlock(s, t, m)
+    mutex_unlock(s, t, s.pcpu_drain_mutex)
     return None
 
 

@@ -173,6 +173,14 @@ def alloc_pages(s: System, t: Task, order: int, mt: int, holder: int | None = No
         pfn = yield from rmqueue_pcplist(s, t, mt)
     else:
         pfn = rmqueue(s, order, mt)
+    return allocated(s, t, pfn, order, mt, holder)
+
+
+def allocated(
+    s: System, t: Task, pfn: int | None, order: int, mt: int, holder: int | None
+) -> int | None:
+    """The end of ``__alloc_pages``: record ``pfn`` as allocated (movable when ``mt`` is
+    MOVABLE) and return it, or note the failure and return None."""
     if pfn is None:
         s.note("allocation failed")
         return None

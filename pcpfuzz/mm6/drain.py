@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pcpfuzz.mm.locking import mutex_lock, mutex_unlock, spin_lock, spin_unlock
+from pcpfuzz.mm.drain import pcpu_drain_mutex_lock
+from pcpfuzz.mm.locking import mutex_unlock, spin_lock, spin_unlock
 from pcpfuzz.mm6.page_alloc import free_pcppages_bulk
 from pcpfuzz.state import IRQ_OFF, Task, TaskGen
 
@@ -38,14 +39,8 @@ def __drain_all_pages(s: System, t: Task, zone: bool, force: bool) -> TaskGen:
     """``__drain_all_pages(zone, force_all_cpus)`` (§4.2): under ``pcpu_drain_mutex`` (a
     trylock that gives up without a zone), read each online CPU's count locklessly (one step
     each) unless forced, then drain every selected CPU, one after another, from this task."""
-    m = s.pcpu_drain_mutex
-    if m.owner is None:
-        m.owner = t.tid
-    elif not zone:
-        s.note("drain_all_pages(NULL) gave up: pcpu_drain_mutex busy")
+    if not (yield from pcpu_drain_mutex_lock(s, t, zone)):
         return None
-    else:
-        yield from mutex_lock(s, t, m)
     yield None
     cpus: list[int] = []
     for cpu, c in enumerate(s.cpus):
@@ -62,7 +57,7 @@ def __drain_all_pages(s: System, t: Task, zone: bool, force: bool) -> TaskGen:
     for cpu in cpus:
         yield from drain_pages_zone(s, t, cpu)
         yield None
-    mutex_unlock(s, t, m)
+    mutex_unlock(s, t, s.pcpu_drain_mutex)
     return None
 
 

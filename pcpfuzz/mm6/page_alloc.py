@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, SWAP_CLUSTER_MAX, mt_name
 from pcpfuzz.mm.buddy import __mod_zone_freepage_state, __rmqueue, get_pfnblock_migratetype
 from pcpfuzz.mm.locking import spin_lock, spin_trylock, spin_unlock
+from pcpfuzz.mm.pcp import allocated
 from pcpfuzz.mm6.buddy import __free_one_page, __free_pages_ok, free_one_page
 from pcpfuzz.state import (
     IRQ_OFF,
@@ -256,13 +257,7 @@ def alloc_pages(s: System, t: Task, order: int, mt: int, holder: int | None = No
             yield None
     if pfn is None:
         pfn = yield from rmqueue_buddy(s, t, order, mt)
-    if pfn is None:
-        s.note("allocation failed")
-        return None
-    s.allocate(pfn, order, mt == MT.MOVABLE, holder, t)
-    if s.tracing:
-        s.klog(t.cpu, f"alloc_pages(order {order}, {mt_name(mt)}) = pfn {pfn}")
-    return pfn
+    return allocated(s, t, pfn, order, mt, holder)
 
 
 def __free_pages(s: System, t: Task, pfn: int, order: int) -> TaskGen:
