@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# Fetch what `pcpfuzz crosscheck` needs: QEMU, a static busybox and Debian's 5.10 and 6.1 kernels.
+# Fetch what `pcpfuzz crosscheck` needs: QEMU, a static busybox and Debian's 5.10, 6.1 and 6.12
+# kernels.
 #
 #   * QEMU and busybox come from the machine's own apt sources (apt-get install).
 #   * The 6.1 image is the one Debian's `linux-image-amd64` depends on in the machine's sources.
-#   * The 5.10 image comes from bullseye through a PRIVATE apt configuration (its own sources list,
-#     lists and cache under the cache folder), on the same mirrors the machine already uses; the
-#     system's sources are left untouched.
+#   * The 5.10 and 6.12 images are the ones `linux-image-amd64` depends on in bullseye and trixie
+#     (each suite with its -security suite), fetched through a PRIVATE apt configuration (its own
+#     sources list, lists and cache under the cache folder, removed afterwards), on the same mirrors
+#     the machine already uses; the system's sources are left untouched.
 #
 # Only each package's ./boot is unpacked; the images land in
-# ${PCPFUZZ_CACHE:-$HOME/.cache/pcpfuzz}/crosscheck/<5.10|6.1>/{vmlinuz,config,package}.
+# ${PCPFUZZ_CACHE:-$HOME/.cache/pcpfuzz}/crosscheck/<5.10|6.1|6.12>/{vmlinuz,config,package}.
 # Idempotent: what is already there is not fetched again. Needs root (or sudo) for apt-get install.
 set -euo pipefail
 
 CACHE="${PCPFUZZ_CACHE:-$HOME/.cache/pcpfuzz}/crosscheck"
-PRIVATE_SUITES=(bullseye bullseye-security)
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 SUDO=()
 [ "$(id -u)" -eq 0 ] || SUDO=(sudo)
@@ -82,13 +83,14 @@ system_site() {
         | awk -v s="$1" '$2 == s && !n++ { print $1 }'
 }
 
-fetch_510() {
-    local dest=$CACHE/5.10 apt=$CACHE/apt510 codename main security pkg
+# fetch_private VERSION SUITE: the image that `linux-image-amd64` depends on in Debian SUITE (and
+# SUITE-security), through a private apt configuration on the machine's own mirrors.
+fetch_private() {
+    local version=$1 suite=$2 dest=$CACHE/$1 apt=$CACHE/apt-$2 codename main security pkg
     if [ -s "$dest/vmlinuz" ]; then
-        log "5.10 image already in $dest ($(cat "$dest/package"))"
+        log "$version image already in $dest ($(cat "$dest/package"))"
         return
     fi
-    system_apt_update
     codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
     main=$(system_site "$codename")
     security=$(system_site "$codename-security")
@@ -98,8 +100,8 @@ fetch_510() {
     fi
     mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$apt/sources.list.d"
     {
-        echo "deb [signed-by=$KEYRING] $main ${PRIVATE_SUITES[0]} main"
-        echo "deb [signed-by=$KEYRING] $security ${PRIVATE_SUITES[1]} main"
+        echo "deb [signed-by=$KEYRING] $main $suite main"
+        echo "deb [signed-by=$KEYRING] $security $suite-security main"
     } >"$apt/sources.list"
     local opts=(
         -o "Dir::Etc::sourcelist=$apt/sources.list"
@@ -113,18 +115,19 @@ fetch_510() {
     apt-get "${SANDBOX[@]}" "${opts[@]}" update -qq
     pkg=$(image_package "${opts[@]}")
     case $pkg in
-        linux-image-5.10.*) ;;
-        *) log "the private bullseye sources offer '$pkg', not a 5.10 kernel"; exit 1 ;;
+        "linux-image-$version".*) ;;
+        *) log "the private $suite sources offer '$pkg', not a $version kernel"; exit 1 ;;
     esac
     (cd "$CACHE/downloads" && apt-get "${SANDBOX[@]}" "${opts[@]}" download -qq "$pkg")
     unpack_boot "$CACHE/downloads/${pkg}_"*.deb "$dest"
     rm -rf "$apt"
-    log "5.10 image: $(cat "$dest/package")"
+    log "$version image: $(cat "$dest/package")"
 }
 
 mkdir -p "$CACHE/downloads"
 install_tools
 fetch_61
-fetch_510
+fetch_private 5.10 bullseye
+fetch_private 6.12 trixie
 rm -f "$CACHE"/downloads/*.deb
 log "ready in $CACHE"

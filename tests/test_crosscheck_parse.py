@@ -1,4 +1,4 @@
-"""The guest-output parser, on real captures from Debian's 5.10 and 6.1 kernels under QEMU."""
+"""The guest-output parser, on real captures from Debian's 5.10, 6.1 and 6.12 kernels under QEMU."""
 
 from pathlib import Path
 
@@ -21,10 +21,10 @@ def capture(kernel: str) -> Capture:
     return parse_capture((DATA / f"{kernel}.data").read_text())
 
 
-@pytest.mark.parametrize("kernel", ["5.10", "6.1"])
+@pytest.mark.parametrize("kernel", ["5.10", "6.1", "6.12"])
 def test_capture_has_every_step(kernel: str) -> None:
     c = capture(kernel)
-    assert c.release.startswith(kernel + ".0-")
+    assert c.release.startswith(kernel + ".")
     assert c.block_pages == 32768
     assert c.dimm == ("memory32", "memory33")
     assert [s.label for s in c.snapshots] == ["boot", *SCENARIO]
@@ -45,6 +45,40 @@ def test_510_values() -> None:
     assert two.zones["Movable"].managed == 65536
     assert two.zones["Movable"].pcp[0] == (90, 15)
     assert two.blocks["memory33"] == ("online", "Movable")
+
+
+def test_612_zoneinfo() -> None:
+    # 6.12 prints count, high (the auto-tuned pcp->high) and batch per CPU, not high_min or
+    # high_max; a boost line per zone; ZONE_MOVABLE's min is its own clamp (32), even empty.
+    c = capture("6.12")
+    assert c.release == "6.12.118+deb13-amd64"
+    assert c.fraction_sysctl == "percpu_pagelist_high_fraction"
+    boot = c.snapshots[0]
+    assert (boot.min_free_kbytes, boot.watermark_scale_factor) == (45056, 10)
+    dma32 = boot.zones["DMA32"]
+    assert (dma32.managed, dma32.boost, dma32.watermarks) == (227160, 0, (11075, 13843, 16611))
+    assert dma32.pcp == {0: (6921, 63), 1: (7112, 63)}  # two CPUs, two tuned highs
+    assert boot.zones["DMA"].pcp == {0: (0, 1), 1: (0, 1)}
+    movable = boot.zones["Movable"]
+    assert not movable.populated and movable.pcp == {} and movable.watermarks == (32, 32, 32)
+    normal = c.snapshots[5].zones["Normal"]  # online_kernel:d1
+    assert normal.pcp == {0: (1094, 7), 1: (0, 7)}  # CPU 1 has not touched its new pageset
+    assert c.snapshots[10].cpus == (0,) and list(c.snapshots[10].zones["DMA32"].pcp) == [0]
+    assert c.watch is not None
+    assert c.watch.sequence[1] == ((4096, 1), (431, 1))  # batch 1, highs left as they were
+
+
+def test_zone_lines() -> None:
+    # 5.10 prints no boost line: 0. A line the guest does not write is an error.
+    assert capture("5.10").snapshots[0].zones["DMA32"].boost == 0
+    text = (
+        (DATA / "6.12.data").read_text().replace("        boost    0\n", "        promo    9\n", 1)
+    )
+    with pytest.raises(ParseError, match="unexpected zoneinfo line in zone DMA"):
+        parse_capture(text)
+    text = (DATA / "6.12.data").read_text().replace("@@ MIN_FREE_KBYTES 45056\n", "", 1)
+    with pytest.raises(ParseError, match="snapshot boot: no 'MIN_FREE_KBYTES' line"):
+        parse_capture(text)
 
 
 def test_write_outcomes() -> None:

@@ -1,7 +1,9 @@
 """The offline-window sequence logic."""
 
 from pcpfuzz.crosscheck.window import (
+    NOT_COMPARED,
     UNKNOWN,
+    batch_view,
     collapse,
     describe,
     drop_wmark_transients,
@@ -62,3 +64,18 @@ def test_wmark_transients_dropped_only_after_the_window() -> None:
     assert drop_wmark_transients((pre, first_pass, post)) == (pre, first_pass, post)
     odd = ((74, 3), (74, 3))
     assert drop_wmark_transients((pre, OFF, odd, post)) == (pre, OFF, odd, post)
+
+
+def test_batch_view() -> None:
+    # 6.12: the disabled pageset is batch 1 on every CPU, whatever the (stale) highs read.
+    stale = ((476, 1), (4096, 1))
+    after = ((403, 7), (353, 7))
+    seq = batch_view((((476, 15), (4096, 15)), stale, ((476, 1), (0, 1)), after, ((1, 7), (2, 7))))
+    assert seq == (
+        ((NOT_COMPARED, 15),) * 2,
+        ((NOT_COMPARED, 1),) * 2,
+        ((NOT_COMPARED, 7),) * 2,
+    )
+    assert describe(seq) == "*/15 -> */1 -> */7"
+    assert window_fits(seq, batch_view((A, TORN, OFF, B)))
+    assert not window_fits(batch_view((A, B)), batch_view((A, TORN, OFF, B)))

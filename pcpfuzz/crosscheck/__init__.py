@@ -1,6 +1,7 @@
-"""The real-kernel cross-check: boot Debian's 5.10 and 6.1 kernels under QEMU, run a scripted
-memory-hotplug scenario in a busybox initramfs, and compare what ``/proc/zoneinfo`` shows with the
-model's sizing rules and ``offline_pages`` runs.
+"""The real-kernel cross-check: boot Debian's 5.10, 6.1 and 6.12 kernels under QEMU, run a
+scripted memory- and CPU-hotplug scenario in a busybox initramfs, and compare what
+``/proc/zoneinfo`` shows with the profiles' own watermark and sizing functions and the model's
+``offline_pages`` runs.
 
 Modules, one job each: ``tools`` finds QEMU, busybox and the images; ``guest`` holds the guest's
 ``/init`` script and the scenario; ``initramfs`` packs them; ``qemu`` boots one kernel;

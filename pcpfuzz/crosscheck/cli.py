@@ -92,7 +92,7 @@ def crosscheck_command(
     timeout: float,
     workdir: Path | None,
 ) -> None:
-    """Cross-check the model against Debian's 5.10 and 6.1 kernels booted under QEMU."""
+    """Cross-check the model against Debian's 5.10, 6.1 and 6.12 kernels booted under QEMU."""
     runs = workdir or cache_dir() / "runs"
     try:
         check_writable_dir(runs)

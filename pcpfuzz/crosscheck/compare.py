@@ -1,13 +1,16 @@
 """Turn one kernel's capture into named check lines: the kernel's value, the model's, and whether
 they agree.
 
-* ``high/batch``: every CPU's pair in every populated zone at every snapshot, against the sizing
-  function of :mod:`pcpfuzz.crosscheck.rules` fed with the snapshot's managed pages (and low
-  watermark and online CPU count for 6.1).
+* ``watermarks`` (6.1): every populated zone's min/low/high (less the boost) at every snapshot,
+  against the profile's ``per_zone_wmarks`` of the guest's ``min_free_kbytes`` and managed pages.
+* ``high/batch``: every CPU's pair in every populated zone at every snapshot, against the
+  profile's sizing function (:mod:`pcpfuzz.crosscheck.rules`) fed with the snapshot's numbers.
+  On 6.12, whose ``pcp->high`` is auto-tuned, ``batch`` is compared exactly and ``high`` against
+  the model's ``high_min``/``high_max`` (see :func:`high_reading`).
 * ``outcome``: each write's result (0, EBUSY, EINVAL) against the model's ``online_pages`` /
   ``offline_pages`` replay or its fraction sysctl handler.
 * ``recomputed``: which populated zones changed their pcp values at each step, against the zones
-  the kernel's rules recompute whose sizing actually changes.
+  the kernel's rules recompute whose sizing actually changes (on 6.12: batch alone).
 * ``managed/present`` and ``pagesets``: zone accounting per online/offline against the model's
   replay, and pagesets appearing/disappearing when a zone becomes populated/empty.
 * ``offline window``: the poller's readings against the model's ``offline_pages`` run on the
@@ -20,8 +23,8 @@ import attrs
 
 from pcpfuzz.crosscheck import model, window
 from pcpfuzz.crosscheck.guest import SCENARIO
-from pcpfuzz.crosscheck.rules import Event, KernelRules, step_event
-from pcpfuzz.crosscheck.snapshot import Capture, Snapshot, Zone
+from pcpfuzz.crosscheck.rules import Event, KernelRules, Sizing, step_event
+from pcpfuzz.crosscheck.snapshot import Capture, Pair, Snapshot, Zone
 
 WATCHED_ZONE = "Movable"
 
@@ -49,6 +52,31 @@ class _Hotplug:
 
 def _pairs(zone: Zone, cpus: tuple[int, ...]) -> str:
     return " ".join(f"{h}/{b}" for h, b in (zone.pcp.get(cpu, (-1, -1)) for cpu in cpus))
+
+
+def high_reading(high: int, want: Sizing, before: Sizing | None, last: int | None) -> str | None:
+    """How a 6.12 CPU's ``high`` reading is explained (modern-kernels §5.4), or None if it is not.
+
+    ``pcp->high`` moves only inside the owner's pcp sections (``nr_pcp_high``, ``nr_pcp_alloc``
+    clamp it into [``high_min``, ``high_max``] and tune it there) and in ``decay_pcp_high``
+    (which lowers it toward ``high_min``, never below); ``zone_pcp_update`` does not write it.
+    Between two snapshots these run under the sizing of the previous step (``before``) until the
+    step recomputes it, then under the new one (``want``). So a reading lies in [``high_min``,
+    ``high_max``] of ``want`` (``""``) or of ``before`` (``"before the step"``); or equals the
+    CPU's last reading in this zone, no owner section since (``"last"``); or lies between the
+    lower ``high_min`` and ``last``, decayed from it (``"decayed"``); or is 0 with no last
+    reading, a fresh pageset (``per_cpu_pages_init``'s zero) no owner section has touched yet
+    (``"fresh"``)."""
+    if want.high_min <= high <= want.high_max:
+        return ""
+    if before is not None and before.high_min <= high <= before.high_max:
+        return "before the step"
+    if last is None:
+        return "fresh" if high == 0 else None
+    if high == last:
+        return "last"
+    floor = min(want.high_min, before.high_min) if before is not None else want.high_min
+    return "decayed" if floor <= high <= last else None
 
 
 def _cpus_text(cpus: tuple[int, ...] | list[int]) -> str:
@@ -106,26 +134,106 @@ class _Comparer:
         same = kernel == model_value if ok is None else ok
         return Check(self.rules.name, name, kernel, model_value, same)
 
-    def expected(self, snap: Snapshot, zone: Zone) -> tuple[int, int]:
-        return self.rules.pcp(zone, snap.fraction, len(snap.cpus))
+    def wmarks_recomputed(self, snap: Snapshot) -> bool:
+        """Whether an online or offline at or before ``snap`` succeeded, hence ran
+        ``init_per_zone_wmark_min``. Before that the watermarks are boot's, computed before
+        ``free_initmem()`` added the kernel's init sections to the managed pages (and never
+        recomputed for it), so they are not a function of the managed pages shown."""
+        for cur in self.capture.snapshots[1 : self.capture.snapshots.index(snap) + 1]:
+            hotplug = step_event(cur.label) in (Event.ONLINE, Event.OFFLINE)
+            if hotplug and cur.write is not None and cur.write.outcome == "0":
+                return True
+        return False
+
+    def low(self, snap: Snapshot, zone: Zone) -> int:
+        """The low watermark the sizing splits: the model's (plus the boost) where the profile
+        computes watermarks and they have been recomputed, else the kernel's."""
+        if self.rules.watermarks is None or not self.wmarks_recomputed(snap):
+            return zone.low
+        return self.rules.watermarks(snap)[zone.name][1] + zone.boost
+
+    def expected(self, snap: Snapshot, zone: Zone) -> Sizing:
+        return self.rules.sizing(snap, zone, self.low(snap, zone))
+
+    def view(self, pair: Pair) -> Pair | int:
+        """What of a pageset is a function of the zone: the pair, or batch alone on 6.12."""
+        return pair[1] if self.rules.high_autotuned else pair
 
     def all(self) -> Iterator[Check]:
         snaps = self.capture.snapshots
         yield self.check("scenario steps run", str(len(snaps) - 1), str(len(SCENARIO)))
+        last: dict[tuple[str, int], int] = {}
         for i, snap in enumerate(snaps):
-            yield from self.sizing(i, snap)
+            if self.rules.watermarks is not None and self.wmarks_recomputed(snap):
+                yield self.watermarks(i, snap)
+            if self.rules.high_autotuned:
+                yield from self.sizing_autotuned(i, snap, snaps[i - 1] if i else None, last)
+            else:
+                yield from self.sizing(i, snap)
             if i:
                 yield from self.step(i, snaps[i - 1], snap)
+
+    def watermarks(self, i: int, snap: Snapshot) -> Check:
+        assert self.rules.watermarks is not None
+        marks = self.rules.watermarks(snap)
+        populated = [z for z in snap.zones.values() if z.managed]
+
+        def text(name: str, wmarks: tuple[int, int, int]) -> str:
+            return f"{name} " + "/".join(map(str, wmarks))
+
+        return self.check(
+            f"{_step_name(i, snap)}: watermarks min/low/high",
+            ", ".join(text(z.name, tuple(w - z.boost for w in z.watermarks)) for z in populated),
+            ", ".join(text(z.name, marks[z.name]) for z in populated),
+        )
 
     def sizing(self, i: int, snap: Snapshot) -> Iterator[Check]:
         for zone in snap.zones.values():
             if zone.populated:
-                want = self.expected(snap, zone)
+                high, batch = self.expected(snap, zone).fixed
                 yield self.check(
                     f"{_step_name(i, snap)}: {zone.name} high/batch",
                     _pairs(zone, snap.cpus),
-                    " ".join(f"{want[0]}/{want[1]}" for _ in snap.cpus),
+                    " ".join(f"{high}/{batch}" for _ in snap.cpus),
                 )
+
+    def sizing_autotuned(
+        self, i: int, snap: Snapshot, prev: Snapshot | None, last: dict[tuple[str, int], int]
+    ) -> Iterator[Check]:
+        """6.12: batch exactly; each CPU's high by :func:`high_reading`, ``last`` holding each
+        (zone, CPU)'s previous reading since the zone's pagesets were set up."""
+        for zone in snap.zones.values():
+            if not zone.populated:
+                for key in [k for k in last if k[0] == zone.name]:
+                    del last[key]
+                continue
+            want = self.expected(snap, zone)
+            before = None
+            if prev is not None and prev.zones[zone.name].populated:
+                before = self.expected(prev, prev.zones[zone.name])
+            name = f"{_step_name(i, snap)}: {zone.name}"
+            pairs = [zone.pcp.get(cpu, (-1, -1)) for cpu in snap.cpus]
+            yield self.check(
+                f"{name} batch",
+                " ".join(str(b) for _h, b in pairs),
+                " ".join(str(want.batch) for _ in pairs),
+            )
+            how = [
+                high_reading(h, want, before, last.get((zone.name, cpu)))
+                for cpu, (h, _b) in zip(snap.cpus, pairs, strict=True)
+            ]
+            yield self.check(
+                f"{name} high in [high_min, high_max]",
+                " ".join(
+                    f"{h} ({reason})" if reason else str(h)
+                    for (h, _b), reason in zip(pairs, how, strict=True)
+                ),
+                f"{want.high_min}..{want.high_max}",
+                None not in how,
+            )
+            last.update(
+                {(zone.name, cpu): h for cpu, (h, _b) in zip(snap.cpus, pairs, strict=True)}
+            )
 
     def step(self, i: int, prev: Snapshot, cur: Snapshot) -> Iterator[Check]:
         event = step_event(cur.label)
@@ -160,23 +268,23 @@ class _Comparer:
             return f"{outcome}, fraction {after}", outcome == "0" and after != prev.fraction
         return "0", True  # CPU hotplug: page_alloc_cpu_dead / cpu online cannot fail here
 
-    @staticmethod
-    def changed_zones(prev: Snapshot, cur: Snapshot) -> list[str]:
-        """Zones populated before and after whose pcp values changed on a CPU listed in both."""
+    def changed_zones(self, prev: Snapshot, cur: Snapshot) -> list[str]:
+        """Zones populated before and after whose pcp values (``view``) changed on a CPU listed
+        in both."""
         out = []
         for name, zone in cur.zones.items():
             before = prev.zones.get(name)
             if before is None or not (zone.populated and before.populated):
                 continue
             common = set(zone.pcp) & set(before.pcp)
-            if any(zone.pcp[cpu] != before.pcp[cpu] for cpu in common):
+            if any(self.view(zone.pcp[cpu]) != self.view(before.pcp[cpu]) for cpu in common):
                 out.append(name)
         return out
 
     def predicted_zones(
         self, i: int, event: Event, effective: bool, prev: Snapshot, cur: Snapshot
     ) -> list[str]:
-        """Zones the kernel's rules recompute at this step whose sizing changes."""
+        """Zones the kernel's rules recompute at this step whose sizing (``view``) changes."""
         if not effective:
             return []
         if self.rules.recomputes_all(event):
@@ -190,8 +298,8 @@ class _Comparer:
             before = prev.zones.get(name)
             if name not in scope or before is None or not (zone.populated and before.populated):
                 continue
-            want = self.expected(cur, zone)
-            if any(before.pcp[cpu] != want for cpu in set(zone.pcp) & set(before.pcp)):
+            want = self.view(self.expected(cur, zone).fixed)
+            if any(self.view(before.pcp[cpu]) != want for cpu in set(zone.pcp) & set(before.pcp)):
                 out.append(name)
         return out
 
@@ -226,7 +334,9 @@ class _Comparer:
         after = tuple(cur.zones[WATCHED_ZONE].pcp.get(c, (-1, -1)) for c in cpus)
         kernel_seq = window.collapse(watch.sequence)
         kernel_text = window.describe(kernel_seq, [n for n, _s in watch.runs])
-        if self.rules.wmark_recompute_updates_pcp:
+        if self.rules.high_autotuned:
+            kernel_seq = window.batch_view(kernel_seq)
+        elif self.rules.wmark_recompute_updates_pcp:
             kernel_seq = window.drop_wmark_transients(kernel_seq)
         for profile, must_fit in (
             (self.rules.model_profile, True),
@@ -234,6 +344,8 @@ class _Comparer:
         ):
             states = self.model_window(profile, i)
             seq = window.collapse(window.translate(states, before, after))
+            if self.rules.high_autotuned:
+                seq = window.batch_view(seq)
             fits = window.window_fits(kernel_seq, seq)
             used = model.resolve_profile(profile).name
             label = f"model {used}" if must_fit else f"model {used} (must not fit)"

@@ -21,11 +21,19 @@ SCENARIO: tuple[str, ...] = (
     "frac=0",
     "cpu1_off",
     "cpu1_on",
+    "cpu1_off",
+    "online_movable:d0",
+    "frac=8",
+    "cpu1_on",
+    "frac=0",
 )
 """Online both DIMM blocks as movable, offline the upper one while CPU 1 polls the Movable zone's
 pagesets, offline the lower one (the Movable zone empties), online the upper one as kernel memory
-(ZONE_NORMAL), write the fraction sysctl (valid, invalid, unchanged, back to 0), then CPU 1 off
-and on."""
+(ZONE_NORMAL), write the fraction sysctl (valid, invalid, unchanged, back to 0), CPU 1 off and on;
+then, with CPU 1 off, online the lower block as movable (a zone populated while a CPU is offline)
+and set the fraction (split across one CPU), and bring CPU 1 back (every zone recomputed with the
+``+ 1`` of the CPU-online callback, the new zone's pageset of CPU 1 listed) before the fraction
+goes back to 0."""
 
 WATCH_MARGIN_POLLS = 20
 """Polls the watcher takes before the offline write starts, and again after it returns."""
@@ -45,7 +53,8 @@ INIT_SCRIPT = r"""#!/bin/busybox sh
 export PATH=/bin
 exec 3>/dev/ttyS1
 M=/sys/devices/system/memory
-ZONEINFO_LINES='^Node|^ +(pages free|min|low|high|spanned|present|managed) |^ +(cpu|high|batch):'
+ZONEINFO_LINES='^Node|^ +(pages free|boost|min|low|high|spanned|present|managed) '
+ZONEINFO_LINES="$ZONEINFO_LINES|^ +(cpu|high|batch):"
 WATCH_MARGIN=@WATCH_MARGIN@
 WATCH_FILL=@WATCH_FILL@
 if [ -e /proc/sys/vm/percpu_pagelist_high_fraction ]; then
@@ -79,6 +88,8 @@ snap() {
         echo "@@ UPTIME $(cut -d' ' -f1 /proc/uptime)"
         echo "@@ CPUS $(cat /sys/devices/system/cpu/online)"
         echo "@@ FRAC $(cat /proc/sys/vm/$FRAC)"
+        echo "@@ MIN_FREE_KBYTES $(cat /proc/sys/vm/min_free_kbytes)"
+        echo "@@ WATERMARK_SCALE_FACTOR $(cat /proc/sys/vm/watermark_scale_factor)"
         for b in $DIMM; do echo "@@ BLOCK $b $(cat $M/$b/state) $(cat $M/$b/valid_zones)"; done
         grep -E "$ZONEINFO_LINES" /proc/zoneinfo
         echo "@@ END"

@@ -3,9 +3,10 @@ and offlined in one zone (recording every CPU's (high, batch) after each atomic 
 fraction sysctl. Everything goes through ``System.apply``; the driver is deterministic (the task
 steps whenever it can, else the lowest CPU with pending drain work runs it).
 
-The model's zone is made of two small blocks; ``sizing_scale`` makes its sizing formulas see the
-kernel's block size (a 128 MiB block is 32768 pages), so its high/batch values are the ones a
-zone of the kernel's size gets under the model's (5.10) rule.
+The model's zone is made of two small blocks; ``sizing_scale`` makes its sizing see the kernel's
+block size (a 128 MiB block is 32768 pages: 5.x high and batch, v6.1 batch, its high following
+the model's own watermarks). The offline window compares the model's values by role
+(``window.translate``); the per-snapshot sizes come from ``rules``.
 """
 
 from collections.abc import Sequence
@@ -21,8 +22,10 @@ from pcpfuzz.system import System
 
 MODEL_BLOCK_PAGES = 16
 MODEL_BLOCKS = 2
-FALLBACK_PROFILES = {"v6.1": "v5.11"}
-"""A 6.1 profile that the model may not have: 6.1 offlines as v5.11 does (zone_pcp_disable)."""
+FALLBACK_PROFILES = {"v6.12": "v6.1"}
+"""A profile the model may not have yet, and its stand-in: 6.12 offlines in 6.1's order
+(modern-kernels §6.5: ``zone_pcp_disable``, isolation and migration, ``zone_pcp_enable``, then
+``init_per_zone_wmark_min``)."""
 _ERRNO_NAMES = {0: "0", EINVAL: "EINVAL", EBUSY: "EBUSY", EINTR: "EINTR"}
 _STEP_BOUND = 100_000
 

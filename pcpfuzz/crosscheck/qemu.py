@@ -2,6 +2,8 @@
 
 ``-cpu qemu64`` and ``cryptomgr.notests`` avoid a rare TCG soft lockup seen with ``-cpu max`` in
 the crypto self-tests; a boot that still hangs (or dies before its last step) is retried once.
+``memhp_default_state=offline`` keeps the DIMM's blocks offline at boot on kernels built to online
+hot-added memory themselves (Debian's 6.12: ``CONFIG_MHP_DEFAULT_ONLINE_TYPE_ONLINE_AUTO``).
 """
 
 import contextlib
@@ -39,7 +41,7 @@ def qemu_command(
     """The QEMU command line: 2 vCPUs, 1 GiB, and a 256 MiB pc-dimm (two 128 MiB blocks)."""
     append = " ".join(
         (
-            "console=ttyS0 loglevel=4 panic=-1 cryptomgr.notests",
+            "console=ttyS0 loglevel=4 panic=-1 cryptomgr.notests memhp_default_state=offline",
             "xc.steps=" + ",".join(steps),
         )
     )

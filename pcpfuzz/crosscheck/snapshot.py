@@ -16,6 +16,8 @@ _ERRNO_TEXT = {
     "No such device": "ENODEV",
 }
 _ZONE_FIELDS = ("free", "min", "low", "high", "spanned", "present", "managed")
+_BOOST = "boost"
+"""Printed from 5.12 on (not by 5.10); 0 where absent."""
 
 
 class ParseError(ValueError):
@@ -30,13 +32,20 @@ class Zone:
     managed: int
     present: int
     spanned: int
-    low: int
+    boost: int
+    watermarks: tuple[int, int, int]
+    """``min_wmark_pages``, ``low_wmark_pages``, ``high_wmark_pages`` (each with the boost)."""
     pcp: dict[int, Pair]
     """(high, batch) by CPU; empty when the zone has no pagesets (unpopulated)."""
 
     @property
     def populated(self) -> bool:
         return self.present > 0
+
+    @property
+    def low(self) -> int:
+        """``low_wmark_pages(zone)``, which ``zone_highsize`` splits."""
+        return self.watermarks[1]
 
 
 @attrs.frozen
@@ -56,6 +65,8 @@ class Snapshot:
     uptime: float
     cpus: tuple[int, ...]
     fraction: int
+    min_free_kbytes: int
+    watermark_scale_factor: int
     blocks: dict[str, tuple[str, str]]
     """DIMM block name -> (state, valid_zones)."""
     zones: dict[str, Zone]
@@ -146,7 +157,7 @@ class _ZoneBuilder:
             self.pcp[self.cpu].append(int(words[1]))
         elif words[:2] == ["pages", "free"]:
             self.fields["free"] = int(words[2])
-        elif words[0] in _ZONE_FIELDS:
+        elif words[0] in (*_ZONE_FIELDS, _BOOST):
             self.fields[words[0]] = int(words[1])
         else:
             raise ParseError(f"unexpected zoneinfo line in zone {self.name}: {line!r}")
@@ -161,7 +172,8 @@ class _ZoneBuilder:
             managed=self.fields["managed"],
             present=self.fields["present"],
             spanned=self.fields["spanned"],
-            low=self.fields["low"],
+            boost=self.fields.get(_BOOST, 0),
+            watermarks=(self.fields["min"], self.fields["low"], self.fields["high"]),
             pcp={cpu: (v[0], v[1]) for cpu, v in self.pcp.items()},
         )
 
@@ -188,11 +200,26 @@ def _parse_snapshot(label: str, lines: list[str], write: Write | None) -> Snapsh
             raise ParseError(f"snapshot {label}: zoneinfo line before any zone: {line!r}")
     if zone is not None:
         zones[zone.name] = zone.build()
+    try:
+        return _snapshot(label, meta, blocks, zones, write)
+    except KeyError as missing:
+        raise ParseError(f"snapshot {label}: no {missing} line") from None
+
+
+def _snapshot(
+    label: str,
+    meta: dict[str, str],
+    blocks: dict[str, tuple[str, str]],
+    zones: dict[str, Zone],
+    write: Write | None,
+) -> Snapshot:
     return Snapshot(
         label=label,
         uptime=float(meta["UPTIME"]),
         cpus=parse_cpu_list(meta["CPUS"]),
         fraction=int(meta["FRAC"]),
+        min_free_kbytes=int(meta["MIN_FREE_KBYTES"]),
+        watermark_scale_factor=int(meta["WATERMARK_SCALE_FACTOR"]),
         blocks=blocks,
         zones=zones,
         write=write,

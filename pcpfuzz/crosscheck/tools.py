@@ -12,7 +12,7 @@ from pathlib import Path
 import attrs
 
 SETUP_COMMAND = "bash scripts/crosscheck-setup.sh"
-KERNELS: tuple[str, ...] = ("5.10", "6.1")
+KERNELS: tuple[str, ...] = ("5.10", "6.1", "6.12")
 _PT_INTERP = 3
 
 
@@ -59,7 +59,7 @@ def find_tools() -> Tools:
 
 
 def find_image(kernel: str, cache: Path) -> Path:
-    """The ``vmlinuz`` of ``kernel`` (``5.10`` or ``6.1``) in the cache folder."""
+    """The ``vmlinuz`` of ``kernel`` (one of ``KERNELS``) in the cache folder."""
     image = cache / kernel / "vmlinuz"
     if not image.is_file():
         raise Missing(f"no {kernel} kernel image at {image}; run {SETUP_COMMAND}")

@@ -12,13 +12,19 @@ kernel's readings then fit when
 * the disabled state, (0, 1) on every CPU, was seen exactly when the model goes through it
   (v5.11 on: for the whole isolation and migration; v5.10: never).
 
-On kernels whose pcp high follows the low watermark (6.1), readings between the disabled window
+On 6.12, whose ``pageset_update`` writes ``high_min``, ``high_max`` and ``batch`` but not the
+auto-tuned ``pcp->high`` (modern-kernels §5.3, §6.1), only the batches are compared
+(:func:`batch_view`): the disabled state is batch 1 on every CPU.
+
+On 6.1, whose pcp high follows the low watermark, readings between the disabled window
 and the final values that already carry the final batch are dropped first: ``offline_pages()``
 ends with ``init_per_zone_wmark_min()``, which computes the watermarks twice (with
 ``calculate_min_free_kbytes()``'s square-root value, then again after
 ``khugepaged_min_free_kbytes_update()`` raises ``min_free_kbytes``), and each pass ends with
-``zone_pcp_update()`` of every zone. The model has no watermarks, so it cannot show the first
-pass's short-lived high (seen once in about 25 runs as ``74/7`` before ``880/7``).
+``zone_pcp_update()`` of every zone. The ``v6.1`` profile computes them once (its ``pages_min``
+is a model-scale knob, modern-kernels §5.6, not the two-pass ``min_free_kbytes``), so its run
+cannot show the first pass's short-lived high (seen once in about 25 runs as ``74/7`` before
+``880/7``).
 """
 
 from collections.abc import Sequence
@@ -32,6 +38,8 @@ State = tuple[Pair, ...]
 DISABLED: Pair = (BOOT_PAGESET_HIGH, BOOT_PAGESET_BATCH)
 UNKNOWN = -1
 """A model value that has no kernel counterpart (never equal to a kernel reading)."""
+NOT_COMPARED = -2
+"""The high of a :func:`batch_view` reading."""
 
 
 def collapse(states: Sequence[State]) -> tuple[State, ...]:
@@ -64,9 +72,14 @@ def translate(
     )
 
 
+def batch_view(states: Sequence[State]) -> tuple[State, ...]:
+    """The states with every high replaced by ``NOT_COMPARED``, repeats dropped."""
+    return collapse([tuple((NOT_COMPARED, b) for _h, b in state) for state in states])
+
+
 def is_disabled(state: State) -> bool:
-    """Every CPU reads the disabled pageset (0, 1)."""
-    return all(pair == DISABLED for pair in state)
+    """Every CPU reads the disabled pageset (0, 1), or batch 1 in a :func:`batch_view`."""
+    return all(pair in (DISABLED, (NOT_COMPARED, BOOT_PAGESET_BATCH)) for pair in state)
 
 
 def drop_wmark_transients(kernel: Sequence[State]) -> tuple[State, ...]:
@@ -100,7 +113,9 @@ def window_fits(kernel: Sequence[State], model: Sequence[State]) -> bool:
 
 
 def _pair_text(pair: Pair) -> str:
-    return "?" if UNKNOWN in pair else f"{pair[0]}/{pair[1]}"
+    if UNKNOWN in pair:
+        return "?"
+    return f"*/{pair[1]}" if pair[0] == NOT_COMPARED else f"{pair[0]}/{pair[1]}"
 
 
 def describe(states: Sequence[State], counts: Sequence[int] | None = None) -> str:

@@ -49,7 +49,7 @@ MIN_PERCPU_PAGELIST_HIGH_FRACTION = 8
 def zone_highsize(
     managed_pages: int, low_wmark: int, batch: int, nr_split_cpus: int, high_fraction: int
 ) -> int:
-    """``zone_highsize()`` of v5.14-v6.6 ``mm/page_alloc.c`` (the 6.1 rule; not a v5.10/v5.11 rule).
+    """``zone_highsize()`` of ``mm/page_alloc.c`` from v5.14 (v6.1, v6.12; not a v5.10/v5.11 rule).
 
     The pages to split are the zone's low watermark, or ``managed / high_fraction`` when the sysctl
     ``vm.percpu_pagelist_high_fraction`` is set. They are split across ``nr_split_cpus``: the
@@ -58,15 +58,3 @@ def zone_highsize(
     """
     total_pages = managed_pages // high_fraction if high_fraction else low_wmark
     return max(total_pages // nr_split_cpus, batch << 2)
-
-
-def pageset_high_batch_v61(
-    managed_pages: int, low_wmark: int, nr_split_cpus: int, high_fraction: int
-) -> tuple[int, int]:
-    """The (high, batch) pair of 6.1's ``zone_set_pageset_high_and_batch()``.
-
-    ``batch = max(1, zone_batchsize)`` in both modes (the fraction sets only ``high``), and
-    ``high = zone_highsize(...)``.
-    """
-    batch = max(1, zone_batchsize(managed_pages))
-    return zone_highsize(managed_pages, low_wmark, batch, nr_split_cpus, high_fraction), batch

@@ -4,6 +4,7 @@ recompute, CPU hotplug and high-fraction sysctl write."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import EINVAL
@@ -13,6 +14,7 @@ from pcpfuzz.mm.sizing import (
     BOOT_PAGESET_BATCH,
     BOOT_PAGESET_HIGH,
     MIN_PERCPU_PAGELIST_HIGH_FRACTION,
+    PAGE_SHIFT,
     zone_batchsize,
     zone_highsize,
 )
@@ -24,14 +26,46 @@ if TYPE_CHECKING:
 
 WATERMARK_SCALE_FACTOR = 10
 
+Watermarks = tuple[int, int, int]
+"""A zone's ``_watermark[WMARK_MIN]``, ``[WMARK_LOW]``, ``[WMARK_HIGH]``."""
+
+
+def min_free_pages(min_free_kbytes: int) -> int:
+    """``__setup_per_zone_wmarks``' ``pages_min``: ``min_free_kbytes >> (PAGE_SHIFT - 10)``."""
+    return min_free_kbytes >> (PAGE_SHIFT - 10)
+
 
 def zone_watermarks(
     managed: int, pages_min: int, lowmem: int, scale_factor: int = WATERMARK_SCALE_FACTOR
-) -> tuple[int, int, int]:
-    """``__setup_per_zone_wmarks`` for one ordinary zone (§5.5): (min, low, high)."""
+) -> Watermarks:
+    """``__setup_per_zone_wmarks`` for one lowmem zone (§5.5): (min, low, high)."""
     wmin = pages_min * managed // lowmem if lowmem else 0
     delta = max(wmin >> 2, managed * scale_factor // 10000)
     return wmin, wmin + delta, wmin + 2 * delta
+
+
+def per_zone_wmarks(
+    pages_min: int, managed: Sequence[int], scale_factor: int = WATERMARK_SCALE_FACTOR
+) -> list[Watermarks]:
+    """``__setup_per_zone_wmarks`` (§5.5) over every zone of a machine without HIGHMEM (v6.1
+    counts ZONE_MOVABLE as lowmem): ``pages_min`` shared in proportion to the managed pages."""
+    lowmem = sum(managed)
+    return [zone_watermarks(m, pages_min, lowmem, scale_factor) for m in managed]
+
+
+def pcp_high_batch(
+    managed_pages: int,
+    low_wmark: int,
+    nr_split_cpus: int,
+    high_fraction: int,
+    sizing_scale: int = 1,
+) -> tuple[int, int]:
+    """``zone_set_pageset_high_and_batch``'s pair (§5.3): ``batch = max(1, zone_batchsize)``
+    (of the managed pages times the model's ``sizing_scale``, 1 at kernel scale), ``high =
+    zone_highsize`` (§5.2)."""
+    batch = max(1, zone_batchsize(managed_pages * sizing_scale))
+    high = zone_highsize(managed_pages, low_wmark, batch, nr_split_cpus, high_fraction)
+    return high, batch
 
 
 def pages_min(s: System) -> int:
@@ -42,18 +76,16 @@ def pages_min(s: System) -> int:
 
 def __setup_per_zone_wmarks(s: System) -> None:
     """``__setup_per_zone_wmarks`` (§5.5), the zone being the only lowmem zone."""
-    managed = s.zone.managed_pages
-    s.zone.watermark = zone_watermarks(managed, pages_min(s), managed)
+    (s.zone.watermark,) = per_zone_wmarks(pages_min(s), (s.zone.managed_pages,))
 
 
 def zone_high_batch(s: System, cpu_online: int = 0) -> tuple[int, int]:
-    """``zone_set_pageset_high_and_batch``'s pair (§5.1-§5.3): batch from the managed pages
-    (times the geometry's sizing scale), high from ``zone_highsize`` with the low watermark,
-    or managed / ``percpu_pagelist_high_fraction``, over the online CPUs."""
-    batch = max(1, zone_batchsize(s.zone.managed_pages * s.geo.sizing_scale))
+    """``zone_set_pageset_high_and_batch``'s pair for the zone now: its managed pages, its low
+    watermark, the online CPUs (plus ``cpu_online``) and the fraction."""
     nr = sum(c.online for c in s.cpus) + cpu_online
-    high = zone_highsize(s.zone.managed_pages, s.zone.watermark[1], batch, nr, s.fraction)
-    return high, batch
+    return pcp_high_batch(
+        s.zone.managed_pages, s.zone.watermark[1], nr, s.fraction, s.geo.sizing_scale
+    )
 
 
 def zone_set_pageset_high_and_batch(s: System, t: Task, cpu_online: int) -> TaskGen:
