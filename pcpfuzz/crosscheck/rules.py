@@ -147,14 +147,13 @@ V6_1 = KernelRules(
     wmark_recompute_updates_pcp=True,
     cpu_hotplug_updates_pcp=True,
 )
-V6_12 = KernelRules(
+V6_12 = attrs.evolve(
+    V6_1,
     name="6.12",
     model_profile="v6.12",
-    other_profile="v5.10",
     sizing=sizing_v612,
     watermarks=None,
-    wmark_recompute_updates_pcp=True,
-    cpu_hotplug_updates_pcp=True,
     high_autotuned=True,
 )
+"""6.12 recomputes on the same events as 6.1; its sizes are the triple, its high auto-tuned."""
 RULES: dict[str, KernelRules] = {r.name: r for r in (V5_10, V6_1, V6_12)}
