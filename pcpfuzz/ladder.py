@@ -41,6 +41,14 @@ DEFAULT_GEOMETRY_FOR: Mapping[str, Geometry] = MappingProxyType(
         "v6.1": Geometry(
             max_order=5, pageblock_order=4, fraction=0, sizing_scale=256, pages_min=40
         ),
+        # v6.12: x86's shape at model scale: the THP order is pageblock_order (4), the
+        # largest order one above it (5), so free buddies can span two pageblocks
+        # (split_large_buddy, move_freepages_block_isolate) and every merge above
+        # pageblock_order joins exactly two pageblocks, as on x86. 128 pages, batch 1,
+        # pages_min 4: low watermark 5, high_min 4, high_max 128 / 8 / 2 = 8 (auto-tuning on).
+        "v6.12": Geometry(
+            nr_blocks=4, block_pages=32, max_order=6, pageblock_order=4, fraction=0, pages_min=4
+        ),
     }
 )
 """The geometry to fuzz a profile on, where ``DEFAULT_GEOMETRY`` is not the right one."""
