@@ -190,12 +190,12 @@ V6_12 = _rung(
 )
 
 VERSIONS = (V5_9_NOFIX, V5_10, V5_11)
-CAMPAIGN = (*VERSIONS, V6_1)
+MODERN = (V6_1, V6_12)
+"""The modern kernels (modern-kernels.md), each a rung built on the one before."""
+CAMPAIGN = (*VERSIONS, *MODERN)
 """The profiles the default ``pcpfuzz fuzz`` campaign runs."""
 LADDER = (V5_10, P1, P2, P3, P4, P5, P6, P7, V5_11)
 ZOO = (V5_8_NOBULKCLAMP, V5_8_ONLINE_NOPCPUPDATE, V5_11_UNFORCED_DISABLE, V5_11_NOENABLE_ONFAIL)
-MODERN = (V6_1, V6_12)
-"""The modern kernels (modern-kernels.md), each a rung built on the one before."""
 PROFILES: dict[str, Profile] = {p.name: p for p in (V5_9_NOFIX, *LADDER, *ZOO, *MODERN)}
 
 
