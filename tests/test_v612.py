@@ -3,11 +3,13 @@
 ``__setup_per_zone_wmarks`` (mm/page_alloc.c)."""
 
 import random
+from pathlib import Path
 
 import pytest
 
 from pcpfuzz.actions import Start, Step
 from pcpfuzz.constants import MT
+from pcpfuzz.corpus import load_entry
 from pcpfuzz.invariants import check
 from pcpfuzz.invariants612 import check_fl_type_strict
 from pcpfuzz.kernels import V6_12 as V6_12_KERNEL
@@ -17,6 +19,8 @@ from pcpfuzz.mm612.buddy import move_freepages_block_isolate
 from pcpfuzz.mm612.sizing import clamp, pcp_high_min_max_batch, zone_batchsize, zone_watermarks
 from pcpfuzz.profiles import get_profile
 from pcpfuzz.system import System
+from pcpfuzz.trace import execute
+from pcpfuzz.violation import Violation
 
 
 def test_zone_batchsize_at_kernel_scale() -> None:
@@ -225,3 +229,19 @@ def test_incremental_checks_equal_full_checks_on_random_walks() -> None:
             assert check(s) == full
             if full:
                 break
+
+
+def _replay(entry: str) -> Violation | None:
+    e = load_entry(Path(__file__).resolve().parent.parent / "corpus" / entry)
+    return execute(V612, e.geometry, e.actions).violation
+
+
+def test_the_emptied_zone_cache_finding_of_v6_1_is_still_in_v6_12() -> None:
+    v = _replay("v6.1/PCP-HB-fbd9f2c7a9.json")
+    assert v is not None and v.invariant == "PCP-HB" and "0/0/1" in v.message
+    v = _replay("v6.12/PCP-HB-100e28f972.json")
+    assert v is not None and v.invariant == "PCP-HB"
+
+
+def test_v6_1s_unlocked_count_read_finding_passes_on_v6_12() -> None:
+    assert _replay("v6.1/PCP-OFF-347fac567e.json") is None
