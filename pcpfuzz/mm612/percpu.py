@@ -5,7 +5,7 @@
 import attrs
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, mt_name
-from pcpfuzz.state import NR_LOWORDER_PCP_LISTS, PAGE_ALLOC_COSTLY_ORDER, SpinLock
+from pcpfuzz.state import NR_LOWORDER_PCP_LISTS, PAGE_ALLOC_COSTLY_ORDER, PerCpuPages61, SpinLock
 
 NR_PCP_THP = 2
 NR_PCP_LISTS = NR_LOWORDER_PCP_LISTS + NR_PCP_THP
@@ -34,9 +34,9 @@ class PerCpuPages612:
     clamped: bool = False
     lists: list[list[int]] = attrs.Factory(lambda: [[] for _ in range(NR_PCP_LISTS)])
 
-    def order_of(self, index: int) -> int:
-        """``pindex_to_order``."""
-        return index // MIGRATE_PCPTYPES if index < NR_LOWORDER_PCP_LISTS else self.thp_order
+    order_of = PerCpuPages61.order_of
+    """``pindex_to_order``, as 6.1's."""
+    locked = PerCpuPages61.locked
 
     def pindex(self, mt: int, order: int) -> int:
         """``order_to_pindex``: ``NR_LOWORDER_PCP_LISTS + movable`` for the THP order."""
@@ -50,10 +50,6 @@ class PerCpuPages612:
             kind = "MOVABLE" if index > NR_LOWORDER_PCP_LISTS else "UNMOVABLE/RECLAIMABLE"
             return f"THP {kind} (order {self.thp_order})"
         return f"order-{self.order_of(index)} {mt_name(index % MIGRATE_PCPTYPES)}"
-
-    def locked(self) -> bool:
-        """Whether a task holds ``pcp->lock`` (count and lists may disagree inside a section)."""
-        return self.lock.owner is not None
 
     def state(self) -> tuple:
         """The pageset as a tuple, for fingerprints."""
