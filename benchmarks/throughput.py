@@ -9,6 +9,10 @@ Hypothesis: ``hypothesis_overhead.measure``, in the same run: the project's stat
 v5.11, a trivial machine with the same rule shape, and the model alone replaying the machine's
 traces; steps per second and the ratio of the costs of a step.
 
+Profiles: seeded random walks (episodes of ``WALK_STEPS`` actions, a new one at each finding)
+on v5.11, v6.1 and v6.12, each on its campaign geometry, incremental checks after every action:
+actions per CPU second, and each profile's ratio to v5.11.
+
     python benchmarks/throughput.py            # about two minutes
     python benchmarks/throughput.py --quick    # a few seconds
 """
@@ -16,6 +20,7 @@ traces; steps per second and the ratio of the costs of a step.
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -31,6 +36,7 @@ import pcpfuzz.engines.native as native  # noqa: E402
 from pcpfuzz.engines.base import budget_for  # noqa: E402
 from pcpfuzz.geometry import DEFAULT_GEOMETRY  # noqa: E402
 from pcpfuzz.invariants import check  # noqa: E402
+from pcpfuzz.ladder import geometry_for  # noqa: E402
 from pcpfuzz.profiles import get_profile  # noqa: E402
 from pcpfuzz.system import System  # noqa: E402
 
@@ -69,6 +75,47 @@ def native_rate(engine: str, mode: str, seconds: float) -> dict[str, float]:
         "actions_per_second": c.model_steps / cpu,
         "atomic_steps_per_action": steps / max(c.model_steps, 1),
     }
+
+
+PROFILE_ROWS = ("v5.11", "v6.1", "v6.12")
+WALK_STEPS = 100
+
+
+def walk_rate(profile: str, seconds: float) -> float:
+    """Actions per CPU second of seeded random walks on ``profile`` (its campaign geometry),
+    checking the invariants incrementally after each action."""
+    prof, geo = get_profile(profile), geometry_for(profile)
+    actions = 0
+    began = time.process_time()
+    seed = 0
+    while time.process_time() - began < seconds:
+        rng, s = random.Random(seed), System(prof, geo)
+        seed += 1
+        for _ in range(WALK_STEPS):
+            enabled = s.enabled()
+            if not enabled:
+                break
+            s.apply(rng.choice(enabled))
+            actions += 1
+            if check(s):
+                break
+    return actions / (time.process_time() - began)
+
+
+def profile_rows(seconds: float, repeat: int) -> list[dict[str, object]]:
+    """The median ``walk_rate`` of each of ``PROFILE_ROWS``, measured in this run, with the
+    ratio to the first."""
+    rates = {
+        p: sorted(walk_rate(p, seconds) for _ in range(repeat))[repeat // 2] for p in PROFILE_ROWS
+    }
+    base = rates[PROFILE_ROWS[0]]
+    rows = [{"profile": p, "actions_per_second": r, "ratio": r / base} for p, r in rates.items()]
+    show(
+        f"Random walks per profile, campaign geometry (CPU time, median of {repeat})",
+        ("profile", "actions/s", f"ratio to {PROFILE_ROWS[0]}"),
+        ((r["profile"], f"{r['actions_per_second']:,.0f}", f"{r['ratio']:.2f}") for r in rows),
+    )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,13 +162,20 @@ def main(argv: list[str] | None = None) -> int:
             for r in native_rows
         ),
     )
+    profiles = profile_rows(seconds, repeat)
     runs = measure(examples, steps, repeat)
     title = f"Hypothesis steps ({examples} examples x {steps} steps, median of {repeat})"
     ratio, outside = show_rows(runs, title)
     hyp = {"runs": runs, "ratio": ratio, "share_outside_model": outside}
     save(
         "throughput",
-        {"profile": PROFILE, "native": native_rows, "hypothesis": hyp, "seconds": seconds},
+        {
+            "profile": PROFILE,
+            "native": native_rows,
+            "profiles": profiles,
+            "hypothesis": hyp,
+            "seconds": seconds,
+        },
         args.out,
         started,
     )

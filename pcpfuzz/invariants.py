@@ -14,6 +14,11 @@ import attrs
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, mt_name
 from pcpfuzz.incremental import incremental_check
+from pcpfuzz.invariants612 import (
+    check_fl_type_strict,
+    check_pcp_bounded,
+    check_pcp_hb_612,
+)
 from pcpfuzz.mm.sizing import BOOT_PAGESET_BATCH, BOOT_PAGESET_HIGH
 from pcpfuzz.profiles import Profile
 from pcpfuzz.system import System
@@ -51,14 +56,14 @@ def check_iso_pcp(s: System) -> list[Violation]:
             task = s.cpus[cpu].task
             if task is not None and task.irq_off:
                 continue
-            for mt, lst in enumerate(pcp.lists):
+            for idx, lst in enumerate(pcp.lists):
                 for pfn in lst:
                     if u.start <= pfn < u.end:
                         out.append(
                             Violation(
                                 "ISO-PCP",
                                 f"pfn {pfn} of isolated pageblock {s.pb(pfn)} is on CPU{cpu}'s "
-                                f"{mt_name(mt)} pcplist",
+                                f"{pcp.list_name(idx)} pcplist",
                             )
                         )
     return out
@@ -386,6 +391,34 @@ INVARIANTS: tuple[Invariant, ...] = (
         "PCP-HB",
         "outside updates, every CPU holds the §8.2 high/batch of the zone's managed pages",
         check_pcp_hb,
+        lambda p: not p.freelist_hygiene,
+    ),
+    Invariant(
+        "PCP-HB",
+        "outside updates, every CPU holds the zone's (high_min, high_max, batch); an owner's "
+        "clamped high lies between high_min and high_max (modern-kernels §8.2 (e))",
+        check_pcp_hb_612,
+        lambda p: p.freelist_hygiene,
+    ),
+    Invariant(
+        "TYPE-WARN",
+        "every freelist operation passes the head pageblock's type: no VM_WARN_ONCE 'page type "
+        "is %lu, passed migratetype is %d' (modern-kernels §8.3)",
+        lambda s: _reported(s, "TYPE-WARN"),
+        lambda p: p.freelist_hygiene,
+    ),
+    Invariant(
+        "DRAIN-LOCKED",
+        "each drain_pages_zone empties its pcp under the pcp lock (modern-kernels §8.3)",
+        lambda s: _reported(s, "DRAIN-LOCKED"),
+        lambda p: p.freelist_hygiene,
+    ),
+    Invariant(
+        "PCP-BOUNDED",
+        "alloc_factor <= CONFIG_PCP_BATCH_SCALE_MAX; decay_pcp_high frees at most "
+        "batch << CONFIG_PCP_BATCH_SCALE_MAX (modern-kernels §8.3)",
+        check_pcp_bounded,
+        lambda p: p.freelist_hygiene,
     ),
     Invariant("CONSERVE", "every present page is in exactly one place", check_conserve),
     Invariant("BUDDY", "freelists and pcplists are well formed", check_buddy),
@@ -394,15 +427,25 @@ INVARIANTS: tuple[Invariant, ...] = (
         "FL-TYPE", "ISOLATE and CMA free blocks sit on their pageblocks' lists", check_fl_type
     ),
     Invariant(
+        "FL-TYPE-STRICT",
+        "at every zone->lock release each free block is on its head pageblock's type's list, "
+        "and a block above pageblock_order covers pageblocks of one type (§8.2 (e))",
+        check_fl_type_strict,
+        lambda p: p.freelist_hygiene,
+    ),
+    Invariant(
         "FREECOUNT", "NR_FREE_PAGES and NR_FREE_CMA_PAGES match the freelists", check_freecount
     ),
     Invariant("ISO-COUNT", "nr_isolate_pageblock counts the ISOLATE pageblocks", check_iso_count),
     Invariant(
-        "NO-ISO-ON-PCP-TYPE", "no pcp page has cached migratetype ISOLATE", check_no_iso_on_pcp_type
+        "NO-ISO-ON-PCP-TYPE",
+        "no pcp page has cached migratetype ISOLATE",
+        check_no_iso_on_pcp_type,
+        lambda p: not p.freelist_hygiene,
     ),
     Invariant("MANAGED", "managed and present pages are the online pages", check_managed),
 )
-INVARIANT_NAMES = tuple(i.name for i in INVARIANTS) + ("OFFLINE-TERM",)
+INVARIANT_NAMES = tuple(dict.fromkeys(i.name for i in INVARIANTS)) + ("OFFLINE-TERM",)
 
 
 def applicable(profile: Profile) -> tuple[Invariant, ...]:

@@ -1,5 +1,6 @@
 """The kernel code a profile runs, chosen once per profile (``System.mm``): the v5.x functions
-of ``pcpfuzz.mm`` or the v6.1 functions of ``pcpfuzz.mm6`` (modern-kernels.md)."""
+of ``pcpfuzz.mm``, the v6.1 functions of ``pcpfuzz.mm6`` or the v6.12 functions of
+``pcpfuzz.mm612`` (modern-kernels.md)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ from pcpfuzz.mm6 import contig as contig6
 from pcpfuzz.mm6 import cpuhp, memory_hotplug, page_alloc
 from pcpfuzz.mm6 import drain as drain6
 from pcpfuzz.mm6 import pageset as pageset6
+from pcpfuzz.mm612 import contig as contig612
+from pcpfuzz.mm612 import cpuhp as cpuhp612
+from pcpfuzz.mm612 import drain as drain612
+from pcpfuzz.mm612 import memory_hotplug as memory_hotplug612
+from pcpfuzz.mm612 import page_alloc as page_alloc612
+from pcpfuzz.mm612 import pageset as pageset612
 from pcpfuzz.profiles import Profile
 from pcpfuzz.state import Task, TaskGen
 
@@ -39,8 +46,11 @@ class Kernel:
     page_alloc_cpu_dead: Callable[[System, int], None]
     page_alloc_cpu_online: Callable[[System, int], None]
     cpu_hotplug_allowed: Callable[[System, int], bool]
-    zone_high_batch: Callable[[System], tuple[int, int]]
-    """The (high, batch) every CPU should hold outside updates (PCP-HB)."""
+    zone_high_batch: Callable[[System], tuple[int, ...]]
+    """The sizing every CPU should hold outside updates (PCP-HB): (high, batch), or v6.12's
+    (high_min, high_max, batch)."""
+    vmstat_update: Callable[[System, Task], TaskGen] | None = None
+    """The per-CPU vmstat work's pcp part (v6.12 ``decay_pcp_high``); None: not modelled."""
 
 
 def _drain_local_v5(s: System, t: Task) -> TaskGen:
@@ -89,6 +99,28 @@ V6_1 = Kernel(
 )
 
 
+V6_12 = Kernel(
+    boot=pageset612.v612_boot,
+    alloc_pages=page_alloc612.alloc_pages,
+    free_pages=page_alloc612.__free_pages,
+    free_unref_page_list=page_alloc612.free_unref_folios,
+    drain_local_pages=drain612.drain_local_pages,
+    drain_all_pages=drain612.drain_all_pages,
+    pagelist_sysctl=pageset612.percpu_pagelist_high_fraction_sysctl_handler,
+    alloc_contig_range=contig612.alloc_contig_range,
+    offline_pages=memory_hotplug612.offline_pages,
+    online_pages=memory_hotplug612.online_pages,
+    get_hwpoison_page=contig612.get_hwpoison_page,
+    page_alloc_cpu_dead=cpuhp612.page_alloc_cpu_dead,
+    page_alloc_cpu_online=cpuhp612.page_alloc_cpu_online,
+    cpu_hotplug_allowed=cpuhp.cpu_hotplug_allowed,
+    zone_high_batch=pageset612.zone_high_min_max_batch,
+    vmstat_update=drain612.decay_pcp_high,
+)
+
+
 def kernel_for(profile: Profile) -> Kernel:
     """The kernel code ``profile`` runs."""
+    if profile.freelist_hygiene:
+        return V6_12
     return V6_1 if profile.pcp_spinlock else V5

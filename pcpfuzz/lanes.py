@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from pcpfuzz.constants import MT
+from pcpfuzz.constants import MIGRATE_PCPTYPES, MT
 from pcpfuzz.render import END, Rendering, TraceLine, fold
 from pcpfuzz.system import System
 
@@ -63,7 +63,12 @@ def state_panel(s: System) -> Panel:
     z = s.zone
     lines = []
     for cpu, pcp in enumerate(s.pcp):
-        lists = " ".join(f"{MT(i).name}={lst}" for i, lst in enumerate(pcp.lists))
+        # One list per type (v5.x): all of them; multi-order pcplists (v6.x): the non-empty.
+        lists = " ".join(
+            f"{pcp.list_name(i)}={lst}"
+            for i, lst in enumerate(pcp.lists)
+            if lst or len(pcp.lists) == MIGRATE_PCPTYPES
+        )
         online = "" if s.cpus[cpu].online else " (offline)"
         lines.append(
             f"pcp{cpu}{online}: count {pcp.count} high {pcp.high} batch {pcp.batch}  {lists}"

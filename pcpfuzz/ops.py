@@ -153,6 +153,13 @@ OPS: dict[str, Op] = {
             lambda a: f"online_pages(block {a[0]})",
         ),
         Op(
+            "vmstat_update",
+            lambda s, t: s.mm.vmstat_update(s, t),
+            lambda s: [()],
+            lambda a: "vmstat_update() [refresh_cpu_vm_stats: decay_pcp_high]",
+            lambda p: p.freelist_hygiene,
+        ),
+        Op(
             "get_hwpoison_page",
             lambda s, t: s.mm.get_hwpoison_page(s, t),
             lambda s: [()] if s.zone.present_pages else [],  # memory_failure needs an online pfn

@@ -54,6 +54,10 @@ class Profile:
     pcp_spinlock: bool = False
     """v6.1: the v6 page allocator (``pcpfuzz.mm6``): a ``pcp->lock`` per (CPU, zone) with owner
     trylocks and remote drains, multi-order pcplists, sizing from the low watermark."""
+    freelist_hygiene: bool = False
+    """v6.12: the 6.12 page allocator (``pcpfuzz.mm612``): no cached migratetype, per-freelist
+    accounting with the type check, merge-time retyping, ``split_large_buddy``, pcp sections
+    with IRQs on, ``pcp->high`` auto-tuned by its owner and decayed by the vmstat worker."""
 
     @property
     def has_pcp_disable(self) -> bool:
@@ -176,12 +180,23 @@ V6_1 = _rung(
     pcp_spinlock=True,
 )
 
+V6_12 = _rung(
+    V6_1,
+    "v6.12",
+    "v6.12.0: v6.1 plus IRQs on in pcp sections, no cached migratetype, per-freelist "
+    "accounting with the type check, split_large_buddy, pcp->high auto-tuned between "
+    "high_min and high_max and decayed by vmstat",
+    freelist_hygiene=True,
+)
+
 VERSIONS = (V5_9_NOFIX, V5_10, V5_11)
-CAMPAIGN = (*VERSIONS, V6_1)
+MODERN = (V6_1, V6_12)
+"""The modern kernels (modern-kernels.md), each a rung built on the one before."""
+CAMPAIGN = (*VERSIONS, *MODERN)
 """The profiles the default ``pcpfuzz fuzz`` campaign runs."""
 LADDER = (V5_10, P1, P2, P3, P4, P5, P6, P7, V5_11)
 ZOO = (V5_8_NOBULKCLAMP, V5_8_ONLINE_NOPCPUPDATE, V5_11_UNFORCED_DISABLE, V5_11_NOENABLE_ONFAIL)
-PROFILES: dict[str, Profile] = {p.name: p for p in (V5_9_NOFIX, *LADDER, *ZOO, V6_1)}
+PROFILES: dict[str, Profile] = {p.name: p for p in (V5_9_NOFIX, *LADDER, *ZOO, *MODERN)}
 
 
 class UnknownProfile(KeyError):

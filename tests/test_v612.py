@@ -2,9 +2,25 @@
 ``zone_batchsize``, ``zone_highsize``, ``zone_set_pageset_high_and_batch`` and
 ``__setup_per_zone_wmarks`` (mm/page_alloc.c)."""
 
+import random
+from pathlib import Path
+
 import pytest
 
+from pcpfuzz.actions import Start, Step
+from pcpfuzz.constants import MT
+from pcpfuzz.corpus import load_entry
+from pcpfuzz.invariants import check
+from pcpfuzz.invariants612 import check_fl_type_strict
+from pcpfuzz.kernels import V6_12 as V6_12_KERNEL
+from pcpfuzz.kernels import kernel_for
+from pcpfuzz.ladder import geometry_for
+from pcpfuzz.mm612.buddy import move_freepages_block_isolate
 from pcpfuzz.mm612.sizing import clamp, pcp_high_min_max_batch, zone_batchsize, zone_watermarks
+from pcpfuzz.profiles import get_profile
+from pcpfuzz.system import System
+from pcpfuzz.trace import execute
+from pcpfuzz.violation import Violation
 
 
 def test_zone_batchsize_at_kernel_scale() -> None:
@@ -45,3 +61,187 @@ def test_clamp_is_the_6_12_form() -> None:
     assert clamp(3, 1, 5) == 3 and clamp(0, 1, 5) == 1 and clamp(9, 1, 5) == 5
     # lo > hi: hi when val >= hi, else lo (6.1's min(max()) would give hi)
     assert clamp(5, 5, 4) == 4 and clamp(3, 5, 4) == 5
+
+
+# ---- the v6.12 profile ------------------------------------------------------------------------
+
+V612 = get_profile("v6.12")
+GEO = geometry_for("v6.12")
+
+
+def _system() -> System:
+    return System(V612, GEO)
+
+
+def _run(s: System, cpu: int) -> None:
+    while s.cpus[cpu].task is not None:
+        s.apply(Step(cpu))
+
+
+def _alloc(s: System, order: int, mt: int = MT.MOVABLE) -> int:
+    before = set(s.pool())
+    s.apply(Start(0, "alloc_pages", (order, int(mt))))
+    _run(s, 0)
+    (pfn,) = set(s.pool()) - before
+    return pfn
+
+
+def _free_blocks(s: System) -> list[tuple[int, int, str]]:
+    return sorted(
+        (head, order, MT(mt).name)
+        for order, lists in enumerate(s.zone.free_list)
+        for mt, fl in enumerate(lists)
+        for head in fl
+    )
+
+
+def test_boot_triple_from_the_low_watermark_and_managed_over_8() -> None:
+    s = _system()
+    assert s.zone.watermark == zone_watermarks(128, 4, 128) == (4, 5, 6)
+    # high_min = max(5 / 2, 1 << 2), high_max = max(128 / 8 / 2, 4), batch max(1, 0)
+    assert s.zone612.triple() == (4, 8, 1)
+    assert [(p.high, p.high_min, p.high_max, p.batch) for p in s.pcp] == [(0, 4, 8, 1)] * 2
+    assert check(s, full=True) == []
+    assert kernel_for(V612) is V6_12_KERNEL and V612.freelist_hygiene and V612.pcp_spinlock
+
+
+def test_nr_pcp_alloc_grows_high_and_alloc_factor_as_6_12_computes() -> None:
+    s = _system()
+    _alloc(s, 0)
+    # clamp(0, 4, 8) = 4; refill base << 0 = 1, high = min(4 + 1, 8); alloc_factor 1
+    assert (s.pcp[0].high, s.pcp[0].alloc_factor, s.pcp[0].count) == (5, 1, 0)
+    _alloc(s, 0)
+    # refill 1 << 1 = 2 (room max(7 - 0 - 1, 1) = 6), high = min(5 + 2, 8); one left
+    assert (s.pcp[0].high, s.pcp[0].alloc_factor, s.pcp[0].count) == (7, 2, 1)
+
+
+def test_a_free_halves_alloc_factor_and_counts_free_count() -> None:
+    s = _system()
+    pfns = [_alloc(s, 0) for _ in range(3)]
+    for pfn in pfns:
+        s.apply(Start(0, "free_pages", (pfn,)))
+        _run(s, 0)
+    pcp = s.pcp[0]
+    assert pcp.alloc_factor == 0 and pcp.free_count == 3
+    assert pcp.high_min <= pcp.high <= pcp.high_max and pcp.count < pcp.high
+    assert check(s, full=True) == []
+
+
+def test_decay_pcp_high_lowers_high_by_an_eighth_as_vmstat_work() -> None:
+    s = _system()
+    pcp = s.pcp[1]
+    pcp.high = 8
+    s.apply(Start(1, "vmstat_update", ()))
+    _run(s, 1)
+    assert pcp.high == 7  # max3(0 - (1 << 5), 8 - 8 / 8, 4)
+    assert s.returned[1] == ("vmstat_update", 1)  # more work: high is still above high_min
+
+
+def test_merge_retypes_the_buddys_pageblock_and_split_large_buddy_refrees_per_pageblock() -> None:
+    s = _system()
+    # Boot: order-5 buddies of two pageblocks each. Re-type pageblock 1 (the tail of the
+    # buddy at pfn 0) to UNMOVABLE the way isolation does: the buddy is split per pageblock,
+    # pageblock 1's half is freed as UNMOVABLE and merges with pageblock 0's MOVABLE half,
+    # retyping pageblock 0 to UNMOVABLE (both are mergeable types).
+    assert move_freepages_block_isolate(s, 16, MT.UNMOVABLE)
+    assert s.pageblock_mt[:2] == [MT.UNMOVABLE, MT.UNMOVABLE]
+    assert (0, 5, "UNMOVABLE") in _free_blocks(s)
+    assert s.events["merge retyped the buddy's pageblock"] == 1
+    assert check_fl_type_strict(s) == [] and check(s, full=True) == []
+
+
+def test_isolating_a_tail_pageblock_splits_the_large_buddy() -> None:
+    s = _system()
+    free = s.zone.nr_free_pages
+    assert move_freepages_block_isolate(s, 16, MT.ISOLATE)
+    assert _free_blocks(s)[:2] == [(0, 4, "MOVABLE"), (16, 4, "ISOLATE")]
+    assert s.zone.nr_free_pages == free - 16  # account_freepages: ISOLATE is not counted
+    assert check_fl_type_strict(s) == []
+
+
+def test_a_freelist_operation_with_the_wrong_type_warns_as_the_kernel_does() -> None:
+    s = _system()
+    s.pageblock_mt[s.pb(96)] = MT.UNMOVABLE  # a retype without moving the free pages
+    _alloc(s, 0)
+    (v, *_) = [v for v in check(s, full=True) if v.invariant == "TYPE-WARN"]
+    assert "page type is 0, passed migratetype is 1 (nr=32)" in v.message
+    assert any(v.invariant == "FL-TYPE-STRICT" for v in check(s, full=True))
+
+
+def test_free_unref_folios_drops_the_pcp_lock_for_an_isolated_page_mid_batch() -> None:
+    s = _system()
+    for _ in range(20):
+        _alloc(s, 0)
+    pool = s.pool()
+    a, b = next((x, y) for x, y in zip(pool, pool[1:], strict=False) if s.pb(x) != s.pb(y))
+    assert move_freepages_block_isolate(s, b, MT.ISOLATE)
+    s.zone.nr_isolate_pageblock += 1
+    s.apply(Start(0, "free_unref_page_list", (a, b)))
+    _run(s, 0)
+    assert a in s.pcp[0].lists[MT.MOVABLE] and s.where(b).endswith("on the ISOLATE list")
+    assert s.pcp[0].lock.owner is None
+    assert s.events["page freed straight to the buddy: ISOLATE"] == 1
+    assert check(s, full=True) == []
+
+
+def test_drain_pages_zone_frees_in_chunks_of_batch_shifted_by_scale_max() -> None:
+    s = _system()
+    thps = [_alloc(s, 4) for _ in range(3)]  # 48 pages > 1 << 5
+    pcp = s.pcp[0]
+    for pfn in thps:
+        s.release(pfn)
+        s.inflight.pop(pfn)
+        pcp.lists[pcp.pindex(MT.MOVABLE, 4)].append(pfn)
+        s.cached_mt[pfn] = MT.MOVABLE
+        pcp.count += 16
+    s.apply(Start(1, "drain_all_pages", (1,)))
+    _run(s, 1)
+    assert pcp.count == 0 and s.events["drain_pages_zone drained in more than one chunk"] == 1
+    assert check(s, full=True) == []
+
+
+def test_zone_pcp_disable_writes_0_0_1_and_the_owner_clamps_high_to_0() -> None:
+    s = _system()
+    pfn = _alloc(s, 0)
+    s.apply(Start(1, "get_hwpoison_page", ()))
+    for _ in range(40):
+        if s.pcp_disabled:
+            break
+        s.apply(Step(1))
+    assert s.pcp_disabled and [(p.high_min, p.high_max, p.batch) for p in s.pcp] == [(0, 0, 1)] * 2
+    s.apply(Start(0, "free_pages", (pfn,)))
+    _run(s, 0)
+    assert s.pcp[0].high == 0 and s.pcp[0].count == 0  # pushed, then flushed at once
+    _run(s, 1)
+    assert not s.pcp_disabled and check(s, full=True) == []
+
+
+def test_incremental_checks_equal_full_checks_on_random_walks() -> None:
+    for seed in range(10):
+        rng = random.Random(seed)
+        s = _system()
+        for _ in range(150):
+            actions = s.enabled()
+            if not actions:
+                break
+            s.apply(rng.choice(actions))
+            full = check(s, full=True)
+            assert check(s) == full
+            if full:
+                break
+
+
+def _replay(entry: str) -> Violation | None:
+    e = load_entry(Path(__file__).resolve().parent.parent / "corpus" / entry)
+    return execute(V612, e.geometry, e.actions).violation
+
+
+def test_the_emptied_zone_cache_finding_of_v6_1_is_still_in_v6_12() -> None:
+    v = _replay("v6.1/PCP-HB-fbd9f2c7a9.json")
+    assert v is not None and v.invariant == "PCP-HB" and "0/0/1" in v.message
+    v = _replay("v6.12/PCP-HB-100e28f972.json")
+    assert v is not None and v.invariant == "PCP-HB"
+
+
+def test_v6_1s_unlocked_count_read_finding_passes_on_v6_12() -> None:
+    assert _replay("v6.1/PCP-OFF-347fac567e.json") is None

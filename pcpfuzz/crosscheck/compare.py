@@ -347,8 +347,7 @@ class _Comparer:
             if self.rules.high_autotuned:
                 seq = window.batch_view(seq)
             fits = window.window_fits(kernel_seq, seq)
-            used = model.resolve_profile(profile).name
-            label = f"model {used}" if must_fit else f"model {used} (must not fit)"
+            label = f"model {profile}" if must_fit else f"model {profile} (must not fit)"
             yield self.check(
                 f"{_step_name(i, cur)}: offline window vs {label}",
                 kernel_text,

@@ -17,15 +17,11 @@ from pcpfuzz.actions import RunWork, Start, Step
 from pcpfuzz.constants import EBUSY, EINTR, EINVAL
 from pcpfuzz.crosscheck.snapshot import Pair
 from pcpfuzz.geometry import Geometry
-from pcpfuzz.profiles import Profile, UnknownProfile, get_profile
+from pcpfuzz.profiles import Profile, get_profile
 from pcpfuzz.system import System
 
 MODEL_BLOCK_PAGES = 16
 MODEL_BLOCKS = 2
-FALLBACK_PROFILES = {"v6.12": "v6.1"}
-"""A profile the model may not have yet, and its stand-in: 6.12 offlines in 6.1's order
-(modern-kernels §6.5: ``zone_pcp_disable``, isolation and migration, ``zone_pcp_enable``, then
-``init_per_zone_wmark_min``)."""
 _ERRNO_NAMES = {0: "0", EINVAL: "EINVAL", EBUSY: "EBUSY", EINTR: "EINTR"}
 _STEP_BOUND = 100_000
 
@@ -46,16 +42,6 @@ class HotplugResult:
     """The zone has real pagesets afterwards (not the boot pageset of an empty zone)."""
     states: tuple[tuple[Pair, ...], ...]
     """Every CPU's (high, batch) before the call and after each of its atomic steps."""
-
-
-def resolve_profile(name: str) -> Profile:
-    """The model profile ``name``, or its stand-in from ``FALLBACK_PROFILES``."""
-    try:
-        return get_profile(name)
-    except UnknownProfile:
-        if name not in FALLBACK_PROFILES:
-            raise
-        return get_profile(FALLBACK_PROFILES[name])
 
 
 def errno_name(ret: int | None) -> str:
@@ -112,7 +98,7 @@ def hotplug_replay(
     fraction: int,
 ) -> list[HotplugResult]:
     """Replay ``calls`` ((online?, block) pairs) on an initially empty two-block zone."""
-    s = _system(resolve_profile(profile_name), kernel_block_pages, nr_cpus, fraction, 0)
+    s = _system(get_profile(profile_name), kernel_block_pages, nr_cpus, fraction, 0)
     scale = s.geo.sizing_scale
     results = []
     for online, block in calls:
@@ -132,7 +118,7 @@ def hotplug_replay(
 
 def fraction_write(profile_name: str, old: int, new: int, nr_cpus: int) -> tuple[str, int]:
     """The model's fraction sysctl handler on a populated zone: (outcome, value afterwards)."""
-    profile = resolve_profile(profile_name)
+    profile = get_profile(profile_name)
     s = _system(profile, MODEL_BLOCK_PAGES, nr_cpus, old, MODEL_BLOCKS)
     sysctl = "percpu_pagelist_high_fraction" if profile.pcp_spinlock else "percpu_pagelist_fraction"
     ret, _states = run_op(s, sysctl, (new,))

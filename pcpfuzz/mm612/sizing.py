@@ -20,7 +20,12 @@ def clamp(val: int, lo: int, hi: int) -> int:
 
 
 def pcp_high_min_max_batch(
-    managed_pages: int, low_wmark: int, nr_cpus: int, high_fraction: int
+    managed_pages: int,
+    low_wmark: int,
+    nr_cpus: int,
+    high_fraction: int,
+    *,
+    batch_pages: int | None = None,
 ) -> tuple[int, int, int]:
     """(high_min, high_max, batch) of 6.12 ``zone_set_pageset_high_and_batch`` (§5.3).
 
@@ -29,10 +34,12 @@ def pcp_high_min_max_batch(
     ``high_min = zone_highsize(.., 0)`` (the low watermark split over ``nr_cpus``) and
     ``high_max = zone_highsize(.., MIN_PERCPU_PAGELIST_HIGH_FRACTION)`` (managed / 8 split).
     ``nr_cpus`` is ``zone_highsize``'s ``nr_split_cpus`` (node CPUs + ``cpu_online``), at least 1.
+    ``batch_pages`` is the managed count ``zone_batchsize`` sees (the model's sizing scale;
+    default ``managed_pages``, as in the kernel).
     """
     if nr_cpus < 1:
         raise ValueError(f"nr_cpus must be at least 1, got {nr_cpus}")
-    batch = max(1, zone_batchsize(managed_pages))
+    batch = max(1, zone_batchsize(managed_pages if batch_pages is None else batch_pages))
     if high_fraction:
         high_min = zone_highsize(managed_pages, low_wmark, batch, nr_cpus, high_fraction)
         return high_min, high_min, batch

@@ -1,0 +1,178 @@
+"""v6.12 pcp sizing writes (modern-kernels §5.2, §5.3, §5.5, §6.1): updaters write
+``(batch, high_min, high_max)`` and never ``pcp->high``; the zone caches the triple; the
+watermarks are 6.1's (imported), followed by ``zone_pcp_update`` after every recompute."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pcpfuzz.constants import EINVAL
+from pcpfuzz.mm.locking import mutex_lock, mutex_unlock, spin_lock, spin_unlock
+from pcpfuzz.mm.sizing import (
+    BOOT_PAGESET_BATCH,
+    BOOT_PAGESET_HIGH,
+    MIN_PERCPU_PAGELIST_HIGH_FRACTION,
+)
+from pcpfuzz.mm6.pageset import __setup_per_zone_wmarks
+from pcpfuzz.mm612.drain import __drain_all_pages
+from pcpfuzz.mm612.percpu import PerCpuPages612, ZonePageset612
+from pcpfuzz.mm612.sizing import pcp_high_min_max_batch
+from pcpfuzz.state import SpinLock, Task, TaskGen
+
+if TYPE_CHECKING:
+    from pcpfuzz.system import System
+
+DISABLED = (BOOT_PAGESET_HIGH, BOOT_PAGESET_HIGH, BOOT_PAGESET_BATCH)
+"""``zone_pcp_disable``'s triple (0, 0, 1), also the boot pageset's."""
+
+
+def zone_high_min_max_batch(s: System, cpu_online: int = 0) -> tuple[int, int, int]:
+    """``zone_set_pageset_high_and_batch``'s triple (§5.3) for the zone now: batch from the
+    managed pages times the geometry's sizing scale, ``high_min`` from the low watermark and
+    ``high_max`` from managed / 8 (or both from managed / fraction), over the online CPUs."""
+    nr = sum(c.online for c in s.cpus) + cpu_online
+    return pcp_high_min_max_batch(
+        s.zone.managed_pages,
+        s.zone.watermark[1],
+        nr,
+        s.fraction,
+        batch_pages=s.zone.managed_pages * s.geo.sizing_scale,
+    )
+
+
+def pageset_update(s: System, t: Task, cpu: int, triple: tuple[int, int, int]) -> TaskGen:
+    """v6.12 ``pageset_update``: ``WRITE_ONCE`` batch, high_min, high_max, one step each
+    (§7.2 item 6); the owner's ``high`` is left to its next clamp."""
+    high_min, high_max, batch = triple
+    pcp = s.pcp[cpu]
+    if s.tracing:
+        s.klog(
+            t.cpu, f"pageset_update(CPU{cpu}): high_min/max/batch -> {high_min}/{high_max}/{batch}"
+        )
+    pcp.batch, pcp.clamped = batch, False
+    yield None
+    pcp.high_min, pcp.clamped = high_min, False
+    yield None
+    pcp.high_max, pcp.clamped = high_max, False
+    yield None
+    return None
+
+
+def __zone_set_pageset_high_and_batch(s: System, t: Task, triple: tuple[int, int, int]) -> TaskGen:
+    """``__zone_set_pageset_high_and_batch``: ``pageset_update`` on every possible CPU."""
+    for cpu in range(len(s.pcp)):
+        yield from pageset_update(s, t, cpu, triple)
+    return None
+
+
+def zone_set_pageset_high_and_batch(s: System, t: Task, cpu_online: int) -> TaskGen:
+    """v6.12 ``zone_set_pageset_high_and_batch`` (§5.3): early return when the triple equals
+    the zone's cache; else cache it and write it to every possible CPU."""
+    triple = zone_high_min_max_batch(s, cpu_online)
+    if triple == s.zone612.triple():
+        s.note("pageset update skipped: unchanged")
+        return None
+    s.zone612.high_min, s.zone612.high_max, s.zone612.batch = triple
+    yield from __zone_set_pageset_high_and_batch(s, t, triple)
+    return None
+
+
+def zone_pcp_update(s: System, t: Task, cpu_online: int) -> TaskGen:
+    """``zone_pcp_update(zone, cpu_online)``: the above under ``pcp_batch_high_lock``."""
+    yield from mutex_lock(s, t, s.pcp_batch_high_lock)
+    yield from zone_set_pageset_high_and_batch(s, t, cpu_online)
+    mutex_unlock(s, t, s.pcp_batch_high_lock)
+    return None
+
+
+def init_per_zone_wmark_min(s: System, t: Task) -> TaskGen:
+    """``init_per_zone_wmark_min`` -> ``setup_per_zone_wmarks`` (§5.5): the watermarks under
+    ``zone->lock`` (one step), then ``zone_pcp_update(zone, 0)``."""
+    yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
+    __setup_per_zone_wmarks(s)
+    spin_unlock(s, t, s.zone_lock)
+    if s.tracing:
+        s.klog(t.cpu, f"setup_per_zone_wmarks: min/low/high {s.zone.watermark}")
+    yield None
+    yield from zone_pcp_update(s, t, 0)
+    return None
+
+
+def per_cpu_pages_init(s: System, lock: SpinLock) -> PerCpuPages612:
+    """v6.12 ``per_cpu_pages_init`` (§5.3): empty lists, high_min = high_max = 0, batch 1,
+    ``free_count`` 0. The model keeps each CPU's ``lock`` object across pagesets."""
+    return PerCpuPages612(lock, s.geo.pageblock_order)
+
+
+def setup_zone_pageset(s: System, t: Task) -> TaskGen:
+    """``setup_zone_pageset``: fresh pagesets for a zone becoming populated, then
+    ``zone_set_pageset_high_and_batch(zone, 0)`` (the zone's cache is not reset)."""
+    s.zone.pageset_is_boot = False
+    s.pcp = [per_cpu_pages_init(s, pcp.lock) for pcp in s.pcp]
+    yield None
+    yield from zone_set_pageset_high_and_batch(s, t, 0)
+    return None
+
+
+def zone_pcp_reset(s: System) -> None:
+    """``zone_pcp_reset``: an emptied zone goes back to ``boot_pageset``; the zone's cache of
+    the triple is kept."""
+    s.zone.pageset_is_boot = True
+    s.pcp = [per_cpu_pages_init(s, pcp.lock) for pcp in s.pcp]
+
+
+def percpu_pagelist_high_fraction_sysctl_handler(s: System, t: Task, value: int) -> TaskGen:
+    """The ``vm.percpu_pagelist_high_fraction`` handler (§5.2): under ``pcp_batch_high_lock``,
+    EINVAL for negatives and 1..7, nothing when unchanged, else recompute the populated zone."""
+    yield from mutex_lock(s, t, s.pcp_batch_high_lock)
+    old = s.fraction
+    ret = 0
+    if value < 0 or 0 < value < MIN_PERCPU_PAGELIST_HIGH_FRACTION:
+        ret = EINVAL
+    elif value != old:
+        s.fraction = value
+        if s.zone.present_pages:
+            yield None
+            yield from zone_set_pageset_high_and_batch(s, t, 0)
+    if s.tracing:
+        s.klog(t.cpu, f"percpu_pagelist_high_fraction: {old} -> {value}: {ret}")
+    mutex_unlock(s, t, s.pcp_batch_high_lock)
+    return ret
+
+
+def zone_pcp_disable(s: System, t: Task) -> TaskGen:
+    """v6.12 ``zone_pcp_disable`` (§6.1): take ``pcp_batch_high_lock`` and keep it, write
+    (0, 0, 1) on every possible CPU, then ``__drain_all_pages(zone, true)``."""
+    yield from mutex_lock(s, t, s.pcp_batch_high_lock)
+    if s.tracing:
+        s.klog(t.cpu, "zone_pcp_disable: high_min 0, high_max 0, batch 1 on all CPUs")
+    yield from __zone_set_pageset_high_and_batch(s, t, DISABLED)
+    yield from __drain_all_pages(s, t, zone=True, force=True)
+    t.pcp_disabled_depth += 1
+    s.pcp_disabled = True
+    return None
+
+
+def zone_pcp_enable(s: System, t: Task) -> TaskGen:
+    """v6.12 ``zone_pcp_enable``: the zone's cached triple on every CPU, then release
+    ``pcp_batch_high_lock``."""
+    s.pcp_disabled = False
+    t.pcp_disabled_depth -= 1
+    yield from __zone_set_pageset_high_and_batch(s, t, s.zone612.triple())
+    mutex_unlock(s, t, s.pcp_batch_high_lock)
+    return None
+
+
+def v612_boot(s: System) -> None:
+    """Boot: the pagesets and their locks, the zone's cache, the watermarks, the triple."""
+    s.zone612 = ZonePageset612()
+    s.pcp = [per_cpu_pages_init(s, SpinLock(f"pcp{cpu}->lock")) for cpu in range(len(s.pcp))]
+    s.spinlocks[:] = [s.zone_lock, *(pcp.lock for pcp in s.pcp)]
+    if not s.zone.present_pages:
+        return
+    __setup_per_zone_wmarks(s)
+    triple = zone_high_min_max_batch(s)
+    s.zone.pageset_is_boot = False
+    s.zone612.high_min, s.zone612.high_max, s.zone612.batch = triple
+    for pcp in s.pcp:
+        pcp.high_min, pcp.high_max, pcp.batch = triple
