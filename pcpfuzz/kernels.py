@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from pcpfuzz.geometry import Geometry
 from pcpfuzz.mm import contig, drain, hotplug, pageset, pcp
 from pcpfuzz.mm6 import contig as contig6
 from pcpfuzz.mm6 import cpuhp, memory_hotplug, page_alloc
@@ -36,11 +37,16 @@ class Kernel:
     offline_pages: Callable[[System, Task, int], TaskGen]
     online_pages: Callable[[System, Task, int], TaskGen]
     get_hwpoison_page: Callable[[System, Task], TaskGen]
-    page_alloc_cpu_dead: Callable[[System, int], None]
-    page_alloc_cpu_online: Callable[[System, int], None]
+    page_alloc_cpu_dead: Callable[[System, int], None] | None
+    page_alloc_cpu_online: Callable[[System, int], None] | None
+    """The CPU hotplug callbacks run as one action (None: ``cpu_hotplug`` runs them)."""
+    cpu_hotplug: Callable[[System, Task, int, bool], TaskGen] | None
+    """CPU down (False) or up (True) as a task with steps (None: one action)."""
     cpu_hotplug_allowed: Callable[[System, int], bool]
     zone_high_batch: Callable[[System], tuple[int, int]]
     """The (high, batch) every CPU should hold outside updates (PCP-HB)."""
+    contig_alignment: Callable[[Geometry], int]
+    """The alignment (and length) of the model's ``alloc_contig_range`` ranges."""
 
 
 def _drain_local_v5(s: System, t: Task) -> TaskGen:
@@ -67,8 +73,10 @@ V5 = Kernel(
     get_hwpoison_page=contig.get_hwpoison_page,
     page_alloc_cpu_dead=drain.page_alloc_cpu_dead,
     page_alloc_cpu_online=_nothing,
+    cpu_hotplug=None,
     cpu_hotplug_allowed=lambda _s, _cpu: True,
     zone_high_batch=pageset.zone_high_batch,
+    contig_alignment=contig.contig_alignment,
 )
 V6_1 = Kernel(
     boot=pageset6.v61_boot,
@@ -82,10 +90,12 @@ V6_1 = Kernel(
     offline_pages=memory_hotplug.offline_pages,
     online_pages=memory_hotplug.online_pages,
     get_hwpoison_page=contig6.get_hwpoison_page,
-    page_alloc_cpu_dead=cpuhp.page_alloc_cpu_dead,
-    page_alloc_cpu_online=cpuhp.page_alloc_cpu_online,
+    page_alloc_cpu_dead=None,
+    page_alloc_cpu_online=None,
+    cpu_hotplug=cpuhp.cpu_hotplug,
     cpu_hotplug_allowed=cpuhp.cpu_hotplug_allowed,
     zone_high_batch=pageset6.zone_high_batch,
+    contig_alignment=contig6.contig_alignment,
 )
 
 
