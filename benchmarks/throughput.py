@@ -9,6 +9,10 @@ Hypothesis: ``hypothesis_overhead.measure``, in the same run: the project's stat
 v5.11, a trivial machine with the same rule shape, and the model alone replaying the machine's
 traces; steps per second and the ratio of the costs of a step.
 
+Profiles: seeded random walks on v5.11 and v6.1, each on its campaign geometry, every check
+after every action (``walk_rate``), so that v6.1, whose findings end every engine's episode
+within a few actions, is measured beside v5.11 the same way.
+
     python benchmarks/throughput.py            # about two minutes
     python benchmarks/throughput.py --quick    # a few seconds
 """
@@ -16,6 +20,7 @@ traces; steps per second and the ratio of the costs of a step.
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -31,6 +36,7 @@ import pcpfuzz.engines.native as native  # noqa: E402
 from pcpfuzz.engines.base import budget_for  # noqa: E402
 from pcpfuzz.geometry import DEFAULT_GEOMETRY  # noqa: E402
 from pcpfuzz.invariants import check  # noqa: E402
+from pcpfuzz.ladder import geometry_for  # noqa: E402
 from pcpfuzz.profiles import get_profile  # noqa: E402
 from pcpfuzz.system import System  # noqa: E402
 
@@ -68,6 +74,41 @@ def native_rate(engine: str, mode: str, seconds: float) -> dict[str, float]:
         "cpu_seconds": cpu,
         "actions_per_second": c.model_steps / cpu,
         "atomic_steps_per_action": steps / max(c.model_steps, 1),
+    }
+
+
+WALK_PROFILES = ("v5.11", "v6.1")
+"""Profiles compared by ``walk_rate``, each on its campaign geometry."""
+WALK_STEPS = 25
+
+
+def walk_rate(profile: str, seconds: float, seed: int = 0) -> dict[str, float]:
+    """Actions per CPU second of seeded random walks of ``WALK_STEPS`` actions on ``profile``
+    (its ``geometry_for``), every invariant checked after every action; a walk that breaks one
+    (v6.1 has findings, so no engine runs its episodes to the end) starts a fresh system."""
+    rng = random.Random(seed)
+    p, geo = get_profile(profile), geometry_for(profile)
+    actions = steps = walks = 0
+    began = time.process_time()
+    while time.process_time() - began < seconds:
+        s = System(p, geo)
+        walks += 1
+        for _ in range(WALK_STEPS):
+            enabled = s.enabled()
+            if not enabled:
+                break
+            s.apply(rng.choice(enabled))
+            actions += 1
+            if check(s):
+                break
+        steps += s.steps
+    cpu = time.process_time() - began
+    return {
+        "profile": profile,
+        "walks": walks,
+        "actions": actions,
+        "actions_per_second": actions / cpu,
+        "atomic_steps_per_action": steps / max(actions, 1),
     }
 
 
@@ -115,13 +156,38 @@ def main(argv: list[str] | None = None) -> int:
             for r in native_rows
         ),
     )
+    walk_rows = []
+    for profile in WALK_PROFILES:
+        runs = [walk_rate(profile, seconds, seed) for seed in range(repeat)]
+        walk_rows.append(sorted(runs, key=lambda r: r["actions_per_second"])[len(runs) // 2])
+    base = walk_rows[0]["actions_per_second"]
+    show(
+        f"Random walks by profile, campaign geometry, every check (CPU time, median of {repeat})",
+        ("profile", "actions/s", "µs/action", "atomic steps/action", f"vs {WALK_PROFILES[0]}"),
+        (
+            (
+                r["profile"],
+                f"{r['actions_per_second']:,.0f}",
+                f"{1e6 / r['actions_per_second']:.1f}",
+                f"{r['atomic_steps_per_action']:.2f}",
+                f"{r['actions_per_second'] / base:.2f}x",
+            )
+            for r in walk_rows
+        ),
+    )
     runs = measure(examples, steps, repeat)
     title = f"Hypothesis steps ({examples} examples x {steps} steps, median of {repeat})"
     ratio, outside = show_rows(runs, title)
     hyp = {"runs": runs, "ratio": ratio, "share_outside_model": outside}
     save(
         "throughput",
-        {"profile": PROFILE, "native": native_rows, "hypothesis": hyp, "seconds": seconds},
+        {
+            "profile": PROFILE,
+            "native": native_rows,
+            "walks": walk_rows,
+            "hypothesis": hyp,
+            "seconds": seconds,
+        },
         args.out,
         started,
     )
