@@ -43,6 +43,18 @@ def isolate_freepages_range(s: System, t: Task, start: int, end: int) -> int:
     return pfn
 
 
+def __alloc_contig_migrate_range(s: System, t: Task, start: int, end: int) -> TaskGen:
+    """``__alloc_contig_migrate_range``: up to ``MIGRATE_RETRIES`` passes that each migrate
+    from the first movable page of the range, until none is left."""
+    for _ in range(MIGRATE_RETRIES):
+        yield None
+        pfn = scan_movable_pages(s, start, end)
+        if pfn is None:
+            break
+        yield from do_migrate_range(s, t, pfn, end)
+    return None
+
+
 def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
     """``alloc_contig_range(start, end, MIGRATE_MOVABLE)`` on a MAX_ORDER-aligned range: isolate
     (after patch 6, one non-forced drain), migrate, test, take the pages, unisolate."""
@@ -54,12 +66,7 @@ def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
     if s.profile.isolate_user_drain:
         yield None
         yield from drain_all_pages(s, t)
-    for _ in range(MIGRATE_RETRIES):
-        yield None
-        pfn = scan_movable_pages(s, start, end)
-        if pfn is None:
-            break
-        yield from do_migrate_range(s, t, pfn, end)
+    yield from __alloc_contig_migrate_range(s, t, start, end)
     yield None
     ret = yield from test_pages_isolated(s, t, start, end)
     if ret:

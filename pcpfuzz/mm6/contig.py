@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import EBUSY, MT
 from pcpfuzz.geometry import Geometry
-from pcpfuzz.mm.contig import MIGRATE_RETRIES, isolate_freepages_range
+from pcpfuzz.mm.contig import __alloc_contig_migrate_range, isolate_freepages_range
 from pcpfuzz.mm.isolation import test_pages_isolated
-from pcpfuzz.mm.migrate import do_migrate_range, scan_movable_pages
 from pcpfuzz.mm.pageset import zone_pcp_enable
 from pcpfuzz.mm6.drain import drain_all_pages
 from pcpfuzz.mm6.page_alloc import free_unref_page
@@ -61,12 +60,7 @@ def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
     s.isolation_begin(t, start, end, "contig")
     yield None
     yield from drain_all_pages(s, t)
-    for _ in range(MIGRATE_RETRIES):
-        yield None
-        pfn = scan_movable_pages(s, start, end)
-        if pfn is None:
-            break
-        yield from do_migrate_range(s, t, pfn, end)
+    yield from __alloc_contig_migrate_range(s, t, start, end)
     yield None
     outer = outer_start(s, start)
     ret = yield from test_pages_isolated(s, t, outer, end)

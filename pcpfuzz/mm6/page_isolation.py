@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import EBUSY, ENOENT, MT, mt_name
 from pcpfuzz.mm.buddy import (
-    __isolate_free_page,
     __mod_zone_freepage_state,
     del_page_from_free_list,
     get_pfnblock_migratetype,
@@ -17,7 +16,12 @@ from pcpfuzz.mm.buddy import (
     page_is_buddy,
     set_pageblock_migratetype,
 )
-from pcpfuzz.mm.isolation import _free_drift, counted_free_pages, has_unmovable_pages
+from pcpfuzz.mm.isolation import (
+    _free_drift,
+    counted_free_pages,
+    has_unmovable_pages,
+    unset_isolate_locked,
+)
 from pcpfuzz.mm.locking import spin_lock, spin_unlock
 from pcpfuzz.mm.migrate import do_migrate_range
 from pcpfuzz.mm6.buddy import __free_one_page
@@ -51,6 +55,11 @@ def set_migratetype_isolate(s: System, t: Task, pfn: int, mt: int) -> TaskGen:
     return 0
 
 
+def __putback_isolated_page(s: System, pfn: int, order: int, mt: int) -> None:
+    """``__putback_isolated_page``: the v6.1 ``__free_one_page`` with FPI_TO_TAIL."""
+    __free_one_page(s, pfn, order, mt, to_tail=True)
+
+
 def unset_migratetype_isolate(s: System, t: Task, pfn: int, mt: int) -> TaskGen:
     """v6.1 ``unset_migratetype_isolate`` (§6.2), one ``zone->lock`` step: a free block of
     order in [pageblock_order, MAX_ORDER - 1) whose buddy (``find_buddy_page_pfn``: a free
@@ -61,24 +70,11 @@ def unset_migratetype_isolate(s: System, t: Task, pfn: int, mt: int) -> TaskGen:
         spin_unlock(s, t, s.zone_lock)
         return None
     order = s.buddy_order[pfn]
-    isolated_page = False
-    if s.geo.pageblock_order <= order < s.geo.max_order - 1:
+    merge = s.geo.pageblock_order <= order < s.geo.max_order - 1
+    if merge:
         buddy = pfn ^ (1 << order)
-        if page_is_buddy(s, buddy, order) and get_pfnblock_migratetype(s, buddy) != MT.ISOLATE:
-            if s.buddy_mt[pfn] != MT.ISOLATE:
-                _free_drift(s, 1 << order)
-            __isolate_free_page(s, pfn, order)
-            isolated_page = True
-    if not isolated_page:
-        counted = counted_free_pages(s, pfn)
-        moved, _ = move_freepages_block(s, pfn, mt)
-        __mod_zone_freepage_state(s, moved, mt)
-        _free_drift(s, counted)
-    set_pageblock_migratetype(s, pfn, mt)
-    if isolated_page:
-        __free_one_page(s, pfn, order, mt, to_tail=True)  # __putback_isolated_page
-        s.note("unisolation re-freed a block to merge it")
-    s.zone.nr_isolate_pageblock -= 1
+        merge = page_is_buddy(s, buddy, order) and get_pfnblock_migratetype(s, buddy) != MT.ISOLATE
+    unset_isolate_locked(s, pfn, order, mt, merge, __putback_isolated_page)
     spin_unlock(s, t, s.zone_lock)
     return None
 
