@@ -6,15 +6,18 @@ import random
 from pathlib import Path
 
 from pcpfuzz.actions import CpuDown, CpuUp, Run, Start, Step
-from pcpfuzz.constants import ENOENT, MT
+from pcpfuzz.constants import EBUSY, EINVAL, ENOENT, MT
 from pcpfuzz.corpus import load_entry
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.invariants import check, check_pcp_off
 from pcpfuzz.ladder import geometry_for
+from pcpfuzz.mm.buddy import del_page_from_free_list
+from pcpfuzz.mm6.buddy import __free_one_page, migratetype_is_mergeable
+from pcpfuzz.mm6.page_alloc import nr_pcp_free, nr_pcp_high
 from pcpfuzz.mm6.page_isolation import split_free_page
 from pcpfuzz.mm6.pageset import zone_watermarks
 from pcpfuzz.profiles import CAMPAIGN, get_profile
-from pcpfuzz.state import Task
+from pcpfuzz.state import PerCpuPages61, SpinLock, Task
 from pcpfuzz.system import System
 from pcpfuzz.trace import execute
 
@@ -214,3 +217,122 @@ def test_cpu_down_drains_the_dead_cpu_under_its_lock() -> None:
     s.apply(CpuDown(1))
     _run(s, 1)
     assert s.pcp[1].count == 0 and check(s, full=True) == []
+
+
+def test_nr_pcp_free_grows_with_free_factor_up_to_high_minus_batch() -> None:
+    pcp = PerCpuPages61(SpinLock("l"), 4, high=25, batch=3)
+    assert [nr_pcp_free(pcp, 25, 3, False) for _ in range(5)] == [3, 6, 12, 22, 22]
+    assert pcp.free_factor == 3
+    pcp.count = 9
+    assert nr_pcp_free(pcp, 25, 3, True) == 9  # free_high: everything
+    assert nr_pcp_free(pcp, 0, 1, False) == 1  # disabled (high 0 < batch 1)
+    assert nr_pcp_high(pcp, False) == 25 and nr_pcp_high(pcp, True) == 0
+
+
+def test_a_pcp_refill_takes_max_of_batch_shifted_by_order_and_two_blocks() -> None:
+    for order, left in ((1, 2), (2, 4), (3, 8), (GEO.pageblock_order, 16)):
+        s = System(V61, GEO)
+        s.apply(Start(0, "alloc_pages", (order, int(MT.MOVABLE))))
+        _run(s, 0)
+        assert s.pcp[0].count == left  # two blocks of 2^order refilled, one popped
+        assert check(s, full=True) == []
+
+
+def test_frees_flush_once_count_reaches_high_and_conserve_pages() -> None:
+    s = System(V61, GEO)
+    for _ in range(30):
+        s.apply(Start(0, "alloc_pages", (0, int(MT.MOVABLE))))
+        _run(s, 0)
+    for pfn in s.pool():
+        s.apply(Start(0, "free_pages", (pfn,)))
+        _run(s, 0)
+        assert s.pcp[0].count < s.pcp[0].high
+    assert s.pcp[0].free_factor > 0 and s.zone.nr_free_pages + s.pcp[0].count == 64
+    assert check(s, full=True) == []
+
+
+def test_free_unref_page_list_commits_under_the_pcp_lock() -> None:
+    s = System(V61, GEO)
+    for _ in range(3):
+        s.apply(Start(0, "alloc_pages", (0, int(MT.MOVABLE))))
+        _run(s, 0)
+    pfns = tuple(s.pool())
+    s.apply(Start(0, "free_unref_page_list", pfns))
+    while s.pcp[0].lock.owner is None:
+        s.apply(Step(0))
+    assert s.cpus[0].task is not None and s.cpus[0].task.irq_off
+    _run(s, 0)
+    assert sorted(s.pcp[0].lists[int(MT.MOVABLE)]) == sorted(pfns) and s.pcp[0].count == 3
+    assert check(s, full=True) == []
+
+
+def test_a_page_of_an_isolated_pageblock_is_freed_straight_to_the_buddy() -> None:
+    s = System(V61, GEO)
+    s.apply(Start(0, "alloc_pages", (0, int(MT.MOVABLE))))
+    _run(s, 0)
+    (pfn,) = s.pool()
+    s.pageblock_mt[s.pb(pfn)] = MT.ISOLATE
+    s.zone.nr_isolate_pageblock = 1
+    s.apply(Start(0, "free_pages", (pfn,)))
+    _run(s, 0)
+    assert s.events["page freed straight to an ISOLATE list"] == 1
+    assert s.buddy_mt[pfn] == MT.ISOLATE and pfn not in s.pcp[0].lists[int(MT.MOVABLE)]
+
+
+def test_v6_1_buddy_merges_mergeable_types_and_not_across_isolate() -> None:
+    for other, merged in ((MT.UNMOVABLE, True), (MT.ISOLATE, False), (MT.CMA, False)):
+        s = System(V61, GEO)
+        del_page_from_free_list(s, 0, 5)  # take the order-5 block at pfn 0 apart
+        s.pageblock_mt[1] = other
+        __free_one_page(s, 0, 4, int(MT.MOVABLE))
+        __free_one_page(s, 16, 4, int(other))
+        assert (s.buddy_order[0] == 5) is merged, other
+    assert migratetype_is_mergeable(MT.RECLAIMABLE) and not migratetype_is_mergeable(MT.CMA)
+
+
+def test_a_non_forced_drain_all_skips_cpus_whose_count_it_reads_zero() -> None:
+    s = System(V61, GEO)
+    s.apply(Start(0, "alloc_pages", (0, int(MT.MOVABLE))))
+    _run(s, 0)
+    assert (s.pcp[0].count, s.pcp[1].count) == (2, 0)
+    s.apply(Start(1, "drain_all_pages", (1,)))
+    _run(s, 1)
+    assert s.events["drain_all_pages skipped a CPU"] == 1 and s.pcp[0].count == 0
+    assert check(s, full=True) == []
+
+
+def test_the_high_fraction_sysctl_rejects_1_to_7_and_recomputes_high() -> None:
+    s = System(V61, GEO)
+    for value, ret, high in ((7, EINVAL, 25), (8, 0, 12), (0, 0, 25)):
+        s.apply(Start(0, "percpu_pagelist_high_fraction", (value,)))
+        _run(s, 0)
+        assert s.returned[0] == ("percpu_pagelist_high_fraction", ret)
+        assert [p.high for p in s.pcp] == [high, high]  # 8: max(64 / 8 / 2, 3 << 2)
+        assert check(s, full=True) == []
+
+
+def test_offline_disables_pcplists_then_recomputes_watermarks_and_high() -> None:
+    s = System(V61, GEO)
+    s.apply(Start(0, "offline_pages", (1,)))
+    while not s.pcp_disabled:
+        s.apply(Step(0))
+    assert [(p.high, p.batch) for p in s.pcp] == [(0, 1), (0, 1)]
+    _run(s, 0)
+    assert s.returned[0] == ("offline_pages", 0) and s.zone.managed_pages == 32
+    assert [(p.high, p.batch) for p in s.pcp] == [(25, 1), (25, 1)] and check(s, full=True) == []
+    s.apply(Start(0, "online_pages", (1,)))
+    _run(s, 0)
+    assert s.zone.watermark == (40, 50, 60)
+    assert [(p.high, p.batch) for p in s.pcp] == [(25, 3), (25, 3)] and check(s, full=True) == []
+
+
+def test_an_offline_that_cannot_isolate_leaves_nothing_isolated() -> None:
+    s = System(V61, GEO)
+    s.apply(Start(1, "alloc_pages", (0, int(MT.UNMOVABLE))))
+    _run(s, 1)
+    (pfn,) = s.pool()
+    s.apply(Start(0, "offline_pages", (pfn // GEO.block_pages,)))
+    _run(s, 0)
+    assert s.returned[0] == ("offline_pages", EBUSY) and not s.pcp_disabled
+    assert MT.ISOLATE not in s.pageblock_mt and s.zone.nr_isolate_pageblock == 0
+    assert check(s, full=True) == []
