@@ -336,3 +336,24 @@ def test_an_offline_that_cannot_isolate_leaves_nothing_isolated() -> None:
     assert s.returned[0] == ("offline_pages", EBUSY) and not s.pcp_disabled
     assert MT.ISOLATE not in s.pageblock_mt and s.zone.nr_isolate_pageblock == 0
     assert check(s, full=True) == []
+
+
+def test_an_allocation_whose_trylock_fails_is_served_by_the_buddy() -> None:
+    s = System(V61, GEO)
+    s.pcp[0].lock.owner = 99  # a remote drainer holds CPU0's pcp->lock
+    s.apply(Start(0, "alloc_pages", (0, int(MT.MOVABLE))))
+    _run(s, 0)
+    assert s.events["allocation: pcp trylock failed"] == 1
+    assert len(s.pool()) == 1 and s.pcp[0].count == 0 and s.zone.nr_free_pages == 63
+
+
+def test_a_block_above_the_pcp_orders_is_freed_through_free_pages_ok() -> None:
+    s = System(V61, GEO)
+    s.apply(Start(0, "alloc_pages", (5, int(MT.MOVABLE))))
+    _run(s, 0)
+    (pfn,) = s.pool()
+    assert s.zone.nr_free_pages == 32 and s.pcp[0].count == 0
+    s.apply(Start(0, "free_pages", (pfn,)))  # the lockless type read, then a preemption point
+    assert s.buddy_order[pfn] < 0 and pfn in s.inflight
+    _run(s, 0)  # the locked free_one_page
+    assert s.buddy_order[pfn] == 5 and s.zone.nr_free_pages == 64 and s.pcp[0].count == 0
