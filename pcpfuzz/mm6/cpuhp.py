@@ -4,6 +4,7 @@ on that CPU's slot for the control CPU's cpuhp thread, with the page allocator's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pcpfuzz.mm.locking import mutex_lock, mutex_unlock
@@ -41,20 +42,32 @@ def page_alloc_cpu_online(s: System, t: Task, _cpu: int) -> TaskGen:
     return None
 
 
-def cpu_hotplug(s: System, t: Task, cpu: int, up: bool) -> TaskGen:
+def run_cpu_hotplug(
+    s: System,
+    t: Task,
+    cpu: int,
+    up: bool,
+    dead: Callable[[System, Task, int], TaskGen],
+    online: Callable[[System, Task, int], TaskGen],
+) -> TaskGen:
     """A sysfs CPU offline or online (``lock_device_hotplug_sysfs``, which excludes memory
-    hotplug, then ``cpus_write_lock``): down, the CPU stops, then its dead callback runs; up,
-    the online callback runs, then the CPU starts."""
+    hotplug, then ``cpus_write_lock``) with a kernel's ``CPUHP_PAGE_ALLOC`` callbacks: down,
+    the CPU stops, then ``dead`` runs; up, ``online`` runs, then the CPU starts."""
     yield from mutex_lock(s, t, s.device_hotplug_lock)
     yield None
     if up:
-        yield from page_alloc_cpu_online(s, t, cpu)
+        yield from online(s, t, cpu)
         s.cpus[cpu].online = True
     else:
         s.cpus[cpu].online = False
         yield None
-        yield from page_alloc_cpu_dead(s, t, cpu)
+        yield from dead(s, t, cpu)
     if s.tracing:
         s.klog(t.cpu, f"CPU{cpu} {'online' if up else 'offline'}: page_alloc callbacks done")
     mutex_unlock(s, t, s.device_hotplug_lock)
     return 0
+
+
+def cpu_hotplug(s: System, t: Task, cpu: int, up: bool) -> TaskGen:
+    """v6.1 CPU hotplug: ``run_cpu_hotplug`` with the v6.1 callbacks."""
+    return (yield from run_cpu_hotplug(s, t, cpu, up, page_alloc_cpu_dead, page_alloc_cpu_online))
