@@ -40,12 +40,12 @@ class Kernel:
     page_alloc_cpu_dead: Callable[[System, int], None] | None
     page_alloc_cpu_online: Callable[[System, int], None] | None
     """The CPU hotplug callbacks run as one action (None: ``cpu_hotplug`` runs them)."""
-    cpu_hotplug: Callable[[System, Task, int, bool], TaskGen] | None
-    """CPU down (False) or up (True) as a task with steps (None: one action)."""
     cpu_hotplug_allowed: Callable[[System, int], bool]
     zone_high_batch: Callable[[System], tuple[int, int]]
     """The (high, batch) every CPU should hold outside updates (PCP-HB)."""
-    contig_alignment: Callable[[Geometry], int]
+    cpu_hotplug: Callable[[System, Task, int, bool], TaskGen] | None = None
+    """CPU down (False) or up (True) as a task with steps (None: one action)."""
+    contig_alignment: Callable[[Geometry], int] = contig.contig_alignment
     """The alignment (and length) of the model's ``alloc_contig_range`` ranges."""
 
 
@@ -73,10 +73,8 @@ V5 = Kernel(
     get_hwpoison_page=contig.get_hwpoison_page,
     page_alloc_cpu_dead=drain.page_alloc_cpu_dead,
     page_alloc_cpu_online=_nothing,
-    cpu_hotplug=None,
     cpu_hotplug_allowed=lambda _s, _cpu: True,
     zone_high_batch=pageset.zone_high_batch,
-    contig_alignment=contig.contig_alignment,
 )
 V6_1 = Kernel(
     boot=pageset6.v61_boot,
