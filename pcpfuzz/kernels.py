@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from pcpfuzz.geometry import Geometry
 from pcpfuzz.mm import contig, drain, hotplug, pageset, pcp
 from pcpfuzz.mm6 import contig as contig6
 from pcpfuzz.mm6 import cpuhp, memory_hotplug, page_alloc
@@ -43,14 +44,19 @@ class Kernel:
     offline_pages: Callable[[System, Task, int], TaskGen]
     online_pages: Callable[[System, Task, int], TaskGen]
     get_hwpoison_page: Callable[[System, Task], TaskGen]
-    page_alloc_cpu_dead: Callable[[System, int], None]
-    page_alloc_cpu_online: Callable[[System, int], None]
+    page_alloc_cpu_dead: Callable[[System, int], None] | None
+    page_alloc_cpu_online: Callable[[System, int], None] | None
+    """The CPU hotplug callbacks run as one action (None: ``cpu_hotplug`` runs them)."""
     cpu_hotplug_allowed: Callable[[System, int], bool]
     zone_high_batch: Callable[[System], tuple[int, ...]]
     """The sizing every CPU should hold outside updates (PCP-HB): (high, batch), or v6.12's
     (high_min, high_max, batch)."""
     vmstat_update: Callable[[System, Task], TaskGen] | None = None
     """The per-CPU vmstat work's pcp part (v6.12 ``decay_pcp_high``); None: not modelled."""
+    cpu_hotplug: Callable[[System, Task, int, bool], TaskGen] | None = None
+    """CPU down (False) or up (True) as a task with steps (None: one action)."""
+    contig_alignment: Callable[[Geometry], int] = contig.contig_alignment
+    """The alignment (and length) of the model's ``alloc_contig_range`` ranges."""
 
 
 def _drain_local_v5(s: System, t: Task) -> TaskGen:
@@ -92,10 +98,12 @@ V6_1 = Kernel(
     offline_pages=memory_hotplug.offline_pages,
     online_pages=memory_hotplug.online_pages,
     get_hwpoison_page=contig6.get_hwpoison_page,
-    page_alloc_cpu_dead=cpuhp.page_alloc_cpu_dead,
-    page_alloc_cpu_online=cpuhp.page_alloc_cpu_online,
+    page_alloc_cpu_dead=None,
+    page_alloc_cpu_online=None,
+    cpu_hotplug=cpuhp.cpu_hotplug,
     cpu_hotplug_allowed=cpuhp.cpu_hotplug_allowed,
     zone_high_batch=pageset6.zone_high_batch,
+    contig_alignment=contig6.contig_alignment,
 )
 
 
@@ -111,11 +119,13 @@ V6_12 = Kernel(
     offline_pages=memory_hotplug612.offline_pages,
     online_pages=memory_hotplug612.online_pages,
     get_hwpoison_page=contig612.get_hwpoison_page,
-    page_alloc_cpu_dead=cpuhp612.page_alloc_cpu_dead,
-    page_alloc_cpu_online=cpuhp612.page_alloc_cpu_online,
+    page_alloc_cpu_dead=None,
+    page_alloc_cpu_online=None,
+    cpu_hotplug=cpuhp612.cpu_hotplug,
     cpu_hotplug_allowed=cpuhp.cpu_hotplug_allowed,
     zone_high_batch=pageset612.zone_high_min_max_batch,
     vmstat_update=drain612.decay_pcp_high,
+    contig_alignment=contig6.contig_alignment,
 )
 
 

@@ -37,9 +37,17 @@ DEFAULT_GEOMETRY_FOR: Mapping[str, Geometry] = MappingProxyType(
         # for 5 of 6 seeds here, for 1 of 6 on three CPUs with fraction 8, 0 of 6 on two.
         "v5.11-unforced-disable": Geometry(nr_cpus=3, fraction=0, sizing_scale=256),
         # v6.1: high from the low watermark (pages_min 40: low 50, high 25 on two CPUs),
-        # batch 3 (scale 256), and pageblock_order 4 > 3 so the THP list is in use.
+        # batch 3 (scale 256), pageblock_order 4 > 3 so the THP list is in use, and
+        # MAX_ORDER - 1 = 5 > pageblock_order so a free block can straddle the boundary of a
+        # pageblock-aligned isolation (isolate_single_pageblock's split_free_page).
         "v6.1": Geometry(
-            max_order=5, pageblock_order=4, fraction=0, sizing_scale=256, pages_min=40
+            nr_blocks=2,
+            block_pages=32,
+            max_order=6,
+            pageblock_order=4,
+            fraction=0,
+            sizing_scale=256,
+            pages_min=40,
         ),
         # v6.12: x86's shape at model scale: the THP order is pageblock_order (4), the
         # largest order one above it (5), so free buddies can span two pageblocks
@@ -70,7 +78,7 @@ A ladder rung expects none."""
 KNOWN_FINDINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         # docs/v6.1.md: drain_pages_zone's lockless count read; the emptied zone's cache.
-        "v6.1": ("PCP-HB", "PCP-OFF"),
+        "v6.1": ("PCP-HB", "DRAIN-LOCKED", "PCP-OFF"),
         # docs/v6.12.md: the same cache (high_min, high_max, batch) after zone_pcp_reset.
         "v6.12": ("PCP-HB",),
     }

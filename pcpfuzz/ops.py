@@ -83,13 +83,12 @@ def _pagelist_sysctl(s: System, t: Task, value: int) -> TaskGen:
 
 
 def _contig_args(s: System) -> list[tuple[int, ...]]:
-    align = max(s.geo.max_order_nr_pages, s.geo.pageblock_nr_pages)
+    align = s.mm.contig_alignment(s.geo)
     return [(pfn,) for pfn in range(0, s.nr_pages, align) if s.pfn_online(pfn)]
 
 
 def _contig(s: System, t: Task, start: int) -> TaskGen:
-    align = max(s.geo.max_order_nr_pages, s.geo.pageblock_nr_pages)
-    return (yield from s.mm.alloc_contig_range(s, t, start, start + align))
+    return (yield from s.mm.alloc_contig_range(s, t, start, start + s.mm.contig_alignment(s.geo)))
 
 
 def _hotplug_args(s: System, online: bool) -> list[tuple[int, ...]]:

@@ -220,6 +220,8 @@ class Task:
     pcp_disabled_depth: int = 0
     loop_iterations: int = 0
     """Offline: passes of the retry loops (scans and isolation tests), for the liveness bound."""
+    pcp_draining: bool = False
+    """Ghost (v6.1 DRAIN-LOCKED): the task holds a ``pcp->lock`` as a drainer, not as its owner."""
 
     def runnable(self, sys: Any) -> bool:
         return not self.hung and (self.wait is None or self.wait.ready(sys))

@@ -7,6 +7,8 @@ one. Everything is deterministic: the driver makes every choice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pcpfuzz.actions import Action, CpuDown, CpuUp, Run, RunWork, Signal, Start, Step
 from pcpfuzz.constants import mt_name
 from pcpfuzz.geometry import Geometry
@@ -293,14 +295,9 @@ class System:
         match action:
             case Start(op=name, args=args):
                 op = get_op(name)
-                tid = self._next_tid
-                self._next_tid += 1
-                t = Task(tid, cpu, name, tuple(args), None)  # type: ignore[arg-type]
-                t.gen = op.run(self, t, *args)
-                c.task = t
                 if self.tracing:
                     self.klog(cpu, op.describe(tuple(args)))
-                self.step_task(t)
+                self._start(cpu, name, tuple(args), lambda t: op.run(self, t, *args))
             case Step():
                 self.step_task(c.task)
             case Run():
@@ -309,14 +306,30 @@ class System:
                 drain_local_pages_wq(self, cpu)
             case Signal():
                 c.task.signal_pending = True
+            case CpuDown() | CpuUp() if self.mm.cpu_hotplug is not None:
+                up = isinstance(action, CpuUp)
+                hotplug = self.mm.cpu_hotplug
+                name = "cpu_up" if up else "cpu_down"
+                self._start(cpu, name, (), lambda t: hotplug(self, t, cpu, up))
             case CpuDown():
                 c.online = False
+                assert self.mm.page_alloc_cpu_dead is not None
                 self.mm.page_alloc_cpu_dead(self, cpu)
                 if self.tracing:
                     self.klog(cpu, f"CPU{cpu} offline: page_alloc_cpu_dead drained it")
             case CpuUp():
                 c.online = True
+                assert self.mm.page_alloc_cpu_online is not None
                 self.mm.page_alloc_cpu_online(self, cpu)
+
+    def _start(self, cpu: int, name: str, args: tuple[int, ...], run: Callable) -> None:
+        """Start task ``name`` on ``cpu`` (its generator made by ``run``) and run its first step."""
+        tid = self._next_tid
+        self._next_tid += 1
+        t = Task(tid, cpu, name, args, None)  # type: ignore[arg-type]
+        t.gen = run(t)
+        self.cpus[cpu].task = t
+        self.step_task(t)
 
     def step_task(self, t: Task) -> None:
         """Run ``t`` to its next yield."""

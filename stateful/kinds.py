@@ -29,6 +29,20 @@ START_OPS: dict[str, str] = {
     "online": "online_pages",
 }
 """Kinds that start an operation on an idle CPU, and the operation (``pcpfuzz.ops``)."""
+PROFILE_OPS: dict[str, tuple[str, ...]] = {
+    "fraction": ("percpu_pagelist_fraction", "percpu_pagelist_high_fraction"),
+}
+"""Kinds whose operation depends on the profile: the first one it has (v6.1 writes
+``percpu_pagelist_high_fraction``)."""
+
+
+def start_op(s: System, kind: str) -> str:
+    """The operation start kind ``kind`` runs on ``s``'s profile."""
+    for name in PROFILE_OPS.get(kind, ()):
+        if OPS[name].available(s.profile):
+            return name
+    return START_OPS[kind]
+
 
 CPU_ACTIONS: dict[str, type[Action]] = {k: c for k, c in ACTION_TYPES.items() if c is not Start}
 """Kinds that act on one CPU: the scheduling choices, signals and CPU hotplug."""
@@ -119,7 +133,8 @@ def enabled_kinds(s: System, args: ArgsFn = all_args) -> dict[str, list[int]]:
             out[kind] = able
     idle = [i for i in cpus if s.cpus[i].online and s.cpus[i].task is None]
     if idle:
-        for kind, name in START_OPS.items():
+        for kind in START_OPS:
+            name = start_op(s, kind)
             op = OPS[name]
             if op.available(s.profile) and args(s, name):
                 out[kind] = idle
@@ -133,7 +148,7 @@ def can_act(s: System, kind: str, cpu: int, args: ArgsFn = all_args) -> bool:
     if kind in CPU_ACTIONS:
         return s.why_not(CPU_ACTIONS[kind](cpu)) is None
     c = s.cpus[cpu]
-    op = START_OPS[kind]
+    op = start_op(s, kind)
     return c.online and c.task is None and OPS[op].available(s.profile) and bool(args(s, op))
 
 

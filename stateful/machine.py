@@ -56,6 +56,7 @@ from stateful.kinds import (
     but_the_last_block,
     choose,
     schedule,
+    start_op,
 )
 from strategies.operations import choose_arguments
 
@@ -165,7 +166,7 @@ class PcpMachine(RuleBasedStateMachine):
                 self.labels.add(STALE_HANDLE)
             action = Start(cpu, START_OPS[kind], (handles.resolve(handle),))
         elif kind in START_OPS:
-            op = START_OPS[kind]
+            op = start_op(s, kind)
             action = Start(cpu, op, choose_arguments(op, s, arg, self.allowed(s, op)))
         else:
             action = CPU_ACTIONS[kind](cpu)

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from pcpfuzz.constants import MT
 from pcpfuzz.geometry import Geometry
+from pcpfuzz.mm.contig import contig_alignment as mm_contig_alignment
 from pcpfuzz.ops import ALLOC_TYPES, FRACTION_VALUES, get_op
 from pcpfuzz.system import System
 from strategies.choice import pick, stable_choice
@@ -44,8 +45,9 @@ def migratetypes() -> st.SearchStrategy[int]:
 
 def contig_alignment(geo: Geometry) -> int:
     """``alloc_contig_range`` ranges start and end on ``max(MAX_ORDER_NR_PAGES,
-    pageblock_nr_pages)`` boundaries (spec §12, §16 "Alignment")."""
-    return max(geo.max_order_nr_pages, geo.pageblock_nr_pages)
+    pageblock_nr_pages)`` boundaries (spec §12, §16 "Alignment"; v6.1 needs only pageblocks,
+    ``System.mm.contig_alignment``)."""
+    return mm_contig_alignment(geo)
 
 
 def contig_starts(geo: Geometry) -> tuple[int, ...]:
@@ -102,8 +104,8 @@ def options(op: str, s: System) -> tuple[tuple[int, ...], ...]:
         case "percpu_pagelist_fraction":
             return tuple((v,) for v in FRACTION_VALUES)
         case "alloc_contig_range":
-            align = contig_alignment(geo)
-            starts = tuple((pfn,) for pfn in contig_starts(geo))
+            align = s.mm.contig_alignment(geo)
+            starts = tuple((pfn,) for pfn in range(0, geo.nr_pages, align))
             return _with_hot(starts, None if hot is None else (hot - hot % align,))
         case "offline_pages":
             blocks = tuple((b,) for b in range(geo.nr_blocks))

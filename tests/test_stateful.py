@@ -2,16 +2,24 @@
 drawn geometries (``pytest -n auto`` runs these; the settings profile sets their budget); and
 the bookkeeping the machine relies on."""
 
+import random
+from collections import Counter
+
 import pytest
 
 from pcpfuzz.actions import Run, RunWork, Start
 from pcpfuzz.geometry import Geometry
+from pcpfuzz.ladder import geometry_for
 from pcpfuzz.profiles import get_profile
 from pcpfuzz.system import System
 from pcpfuzz.trace import execute
 from stateful.handles import HandleTable
-from stateful.machine import machine_for
+from stateful.kinds import CHOICES, CPU_ACTIONS, START_OPS, choose, schedule, start_op
+from stateful.machine import ARG_CHOICES, machine_for
+from stateful.runner import run
+from stateful.settings import PROFILES
 from strategies import geometries
+from strategies.operations import choose_arguments
 
 HOLDING = ("v5.10", "v5.10+p6", "v5.10+p7", "v5.11")
 """v5.10 and v5.11, and the rungs between that change behaviour (p6 moves the drain out of
@@ -95,3 +103,48 @@ def test_a_dead_handle_resolves_to_the_newest_live_block() -> None:
     dead, _, newest = fresh
     assert not handles.live(dead) and dead.pfn is None
     assert handles.resolve(dead) == newest.pfn
+
+
+V61_FINDINGS = ("DRAIN-LOCKED", "PCP-OFF", "PCP-HB", "FL-TYPE")
+"""What v6.1 as released breaks (docs/v6.1.md): the suite must find one of them."""
+
+
+def test_the_suite_runs_v6_1_and_finds_a_v6_1_finding() -> None:
+    ci = PROFILES["ci"]
+    geo = geometry_for("v6.1")
+    r = run(get_profile("v6.1"), geo, 0, max_examples=ci.max_examples, steps=25, shrink_limit=0)
+    assert r.failure is not None and r.failure.violation.invariant in V61_FINDINGS
+    out = execute(get_profile("v6.1"), geo, r.failure.actions)
+    assert (out.invariant, out.at) == (r.failure.violation.invariant, r.failure.at)
+
+
+def test_the_v6_1_machine_chooses_the_v6_only_operations() -> None:
+    """The machine's two choices (kind and CPU, then the arguments) on v6.1 states reach the
+    higher-order and THP-order pcp allocations and frees and the high-fraction sysctl."""
+    v61, geo = get_profile("v6.1"), geometry_for("v6.1")
+    rng = random.Random(0)
+    started: set[tuple[str, int]] = set()
+    events: Counter[str] = Counter()
+    for _ in range(40):
+        s = System(v61, geo)
+        sched = schedule(geo.nr_cpus, None)
+        for _ in range(30):
+            kind, cpu = choose(rng.randrange(len(CHOICES)), s, sched)
+            if kind in START_OPS:
+                op = START_OPS[kind] if kind == "free" else start_op(s, kind)
+                args = choose_arguments(op, s, rng.randrange(ARG_CHOICES))
+                action = Start(cpu, op, args)
+                if op == "alloc_pages":
+                    started.add((op, args[0]))
+                else:
+                    started.add((op, -1))
+            else:
+                action = CPU_ACTIONS[kind](cpu)
+            s.apply(action)
+        events.update(s.events)
+    assert {("alloc_pages", o) for o in (1, 2, 3, geo.pageblock_order)} <= started
+    assert ("percpu_pagelist_high_fraction", -1) in started
+    assert ("percpu_pagelist_fraction", -1) not in started
+    for what in ("higher-order pcp allocation", "THP-order pcp allocation"):
+        assert events[what] > 0
+    assert events["higher-order pcp free"] + events["THP-order pcp free"] > 0

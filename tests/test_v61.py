@@ -3,14 +3,23 @@ trylock fallback, incremental checks equal to full checks (test_corpus_entries r
 corpus)."""
 
 import random
+from pathlib import Path
 
-from pcpfuzz.actions import Start, Step
+from pcpfuzz.actions import CpuDown, CpuUp, Run, Start, Step
+from pcpfuzz.constants import EBUSY, EINVAL, ENOENT, MT
+from pcpfuzz.corpus import load_entry
 from pcpfuzz.geometry import Geometry
-from pcpfuzz.invariants import check
+from pcpfuzz.invariants import check, check_pcp_off
 from pcpfuzz.ladder import geometry_for
+from pcpfuzz.mm.buddy import del_page_from_free_list
+from pcpfuzz.mm6.buddy import __free_one_page, migratetype_is_mergeable
+from pcpfuzz.mm6.page_alloc import nr_pcp_free, nr_pcp_high
+from pcpfuzz.mm6.page_isolation import split_free_page
 from pcpfuzz.mm6.pageset import zone_watermarks
 from pcpfuzz.profiles import CAMPAIGN, get_profile
+from pcpfuzz.state import PerCpuPages61, SpinLock, Task
 from pcpfuzz.system import System
+from pcpfuzz.trace import execute
 
 V61 = get_profile("v6.1")
 GEO = geometry_for("v6.1")
@@ -66,3 +75,285 @@ def test_incremental_checks_equal_full_checks_on_random_walks() -> None:
             assert check(s) == full
             if full:
                 break
+
+
+def _free_blocks(s: System) -> list[tuple[int, int, int]]:
+    return sorted(
+        (h, o, int(mt))
+        for o, lists in enumerate(s.zone.free_list)
+        for mt, fl in enumerate(lists)
+        for h in fl
+    )
+
+
+def _to_end(s: System, cpu: int) -> None:
+    while s.cpus[cpu].task is not None:
+        s.apply(Step(cpu))
+        assert check(s, full=True) == []
+
+
+def test_pageblock_aligned_contig_splits_the_block_straddling_its_boundary() -> None:
+    s = System(V61, GEO)
+    assert s.mm.contig_alignment(GEO) == 16 and _free_blocks(s) == [(0, 5, 1), (32, 5, 1)]
+    s.apply(Start(0, "alloc_contig_range", (16,)))
+    _to_end(s, 0)
+    assert s.returned[0] == ("alloc_contig_range", 0)
+    assert s.events["split_free_page split a block across an isolation boundary"] == 1
+    assert _free_blocks(s) == [(0, 4, 1), (32, 5, 1)]
+    assert sorted(s.allocated) == list(range(16, 32))
+
+
+def test_split_free_page_refrees_each_piece_with_its_pageblocks_type() -> None:
+    s = System(V61, GEO)
+    s.pageblock_mt[1] = MT.ISOLATE
+    s.zone.nr_isolate_pageblock = 1
+    t = Task(99, 0, "test", (), None)  # type: ignore[arg-type]
+    gen = split_free_page(s, t, 0, 5, 16)
+    try:
+        next(gen)
+    except StopIteration as stop:
+        assert stop.value == 0
+    assert _free_blocks(s) == [(0, 4, int(MT.MOVABLE)), (16, 4, int(MT.ISOLATE)), (32, 5, 1)]
+    assert s.zone.nr_free_pages == 48  # the isolated half left NR_FREE_PAGES
+    gen = split_free_page(s, t, 0, 5, 16)  # the block changed: -ENOENT, the caller rescans
+    try:
+        next(gen)
+    except StopIteration as stop:
+        assert stop.value == ENOENT
+
+
+def test_a_straddling_lru_block_is_migrated_then_split() -> None:
+    s = System(V61, GEO)
+    s.apply(Start(1, "alloc_pages", (5, int(MT.MOVABLE))))
+    _to_end(s, 1)
+    (big,) = s.pool()
+    s.apply(Start(0, "alloc_contig_range", (big + 16,)))
+    _to_end(s, 0)
+    assert s.events["page migrated"] == 1 and s.returned[0] == ("alloc_contig_range", 0)
+    assert s.alloc_head[big] != big and all(s.alloc_head[p] >= 0 for p in range(big + 16, big + 32))
+
+
+FL_TYPE_RACE = (
+    Start(1, "alloc_pages", (5, 1)),
+    Start(0, "alloc_contig_range", (16,)),
+    Step(0),
+    Step(0),
+    Start(1, "alloc_pages", (0, 1)),
+    Run(1),
+)
+"""CPU0's contig isolates pageblock 1 (``set_migratetype_isolate``, zone->lock released); before
+its ``split_free_page``, CPU1's refill splits the order-5 block straddling the boundary and
+``expand`` puts the upper half, all of pageblock 1, on the MOVABLE list."""
+
+
+def test_an_allocation_between_isolation_and_split_puts_an_isolated_half_on_movable() -> None:
+    out = execute(V61, GEO, FL_TYPE_RACE)  # at rest the contig took the half uncounted
+    assert (out.invariant, out.at) == ("FREECOUNT", -1)
+    assert out.violation is not None
+    assert out.violation.message == "NR_FREE_PAGES is 31, freelists hold 15"
+    s = System(V61, GEO)
+    for action in FL_TYPE_RACE:
+        s.apply(action)
+    assert (16, 4, int(MT.MOVABLE)) in _free_blocks(s) and s.pageblock_mt[1] == MT.ISOLATE
+    found: list[str] = []
+    while not found:  # the scan finds nothing across the boundary; the pass ends
+        s.apply(Step(0))
+        found = [v.invariant for v in check(s, full=True)]
+    assert found == ["FL-TYPE"] and s.isolation_passes == 0
+
+
+def test_drain_locked_breaks_when_the_drain_reads_count_zero_inside_a_refill() -> None:
+    s = System(V61, GEO)
+    s.apply(Start(1, "alloc_pages", (0, 1)))  # CPU1: trylock taken, list empty, count 0
+    s.apply(Start(0, "drain_local_pages", ()))  # CPU0 drains itself: no owner section there
+    assert check(s) == [] and s.cpus[1].task is not None
+    out = execute(
+        V61,
+        GEO,
+        (Start(0, "get_hwpoison_page", ()), Start(1, "alloc_pages", (0, 0)), Run(0)),
+    )
+    assert (out.invariant, out.at) == ("DRAIN-LOCKED", 2)
+
+
+def test_the_reproduced_disable_race_breaks_pcp_off_three_actions_after_drain_locked() -> None:
+    entry = load_entry(Path(__file__).parent.parent / "corpus/v6.1/DRAIN-LOCKED-19b2b359a2.json")
+    s = System(V61, entry.geometry)
+    more = (Run(0), Step(1), Step(1))
+    for action in (*entry.actions, *more):
+        s.apply(action)
+    assert _reported_names(s) == ["DRAIN-LOCKED"]
+    assert [v.invariant for v in check_pcp_off(s)] == ["PCP-OFF"]
+
+
+def _reported_names(s: System) -> list[str]:
+    return [v.invariant for v in s.bugs]
+
+
+def test_cpu_down_is_a_task_that_waits_for_a_held_pcp_batch_high_lock() -> None:
+    s = System(V61, GEO)
+    s.pcp_batch_high_lock.owner = 99  # a zone_pcp_disable user holds it
+    s.apply(CpuDown(1))
+    for _ in range(6):
+        if s.cpus[1].task.runnable(s):
+            s.apply(Step(1))
+    t = s.cpus[1].task
+    assert not s.cpus[1].online and t.op == "cpu_down"
+    assert t.wait is not None and t.wait.describe() == "mutex_lock(pcp_batch_high_lock)"
+    assert CpuDown(0) not in s.enabled()  # one CPU hotplug at a time
+    s.pcp_batch_high_lock.owner = None
+    _run(s, 1)
+    assert [(p.high, p.batch) for p in s.pcp] == [(50, 3), (50, 3)]  # low 50 over one CPU
+    s.apply(CpuUp(1))
+    _run(s, 1)
+    assert s.cpus[1].online and [(p.high, p.batch) for p in s.pcp] == [(25, 3), (25, 3)]
+    assert check(s, full=True) == []
+
+
+def test_cpu_down_drains_the_dead_cpu_under_its_lock() -> None:
+    s = System(V61, GEO)
+    s.apply(Start(1, "alloc_pages", (0, 1)))
+    _run(s, 1)
+    assert s.pcp[1].count == 2
+    s.apply(CpuDown(1))
+    _run(s, 1)
+    assert s.pcp[1].count == 0 and check(s, full=True) == []
+
+
+def test_nr_pcp_free_grows_with_free_factor_up_to_high_minus_batch() -> None:
+    pcp = PerCpuPages61(SpinLock("l"), 4, high=25, batch=3)
+    assert [nr_pcp_free(pcp, 25, 3, False) for _ in range(5)] == [3, 6, 12, 22, 22]
+    assert pcp.free_factor == 3
+    pcp.count = 9
+    assert nr_pcp_free(pcp, 25, 3, True) == 9  # free_high: everything
+    assert nr_pcp_free(pcp, 0, 1, False) == 1  # disabled (high 0 < batch 1)
+    assert nr_pcp_high(pcp, False) == 25 and nr_pcp_high(pcp, True) == 0
+
+
+def test_a_pcp_refill_takes_max_of_batch_shifted_by_order_and_two_blocks() -> None:
+    for order, left in ((1, 2), (2, 4), (3, 8), (GEO.pageblock_order, 16)):
+        s = System(V61, GEO)
+        s.apply(Start(0, "alloc_pages", (order, int(MT.MOVABLE))))
+        _run(s, 0)
+        assert s.pcp[0].count == left  # two blocks of 2^order refilled, one popped
+        assert check(s, full=True) == []
+
+
+def test_frees_flush_once_count_reaches_high_and_conserve_pages() -> None:
+    s = System(V61, GEO)
+    for _ in range(30):
+        s.apply(Start(0, "alloc_pages", (0, int(MT.MOVABLE))))
+        _run(s, 0)
+    for pfn in s.pool():
+        s.apply(Start(0, "free_pages", (pfn,)))
+        _run(s, 0)
+        assert s.pcp[0].count < s.pcp[0].high
+    assert s.pcp[0].free_factor > 0 and s.zone.nr_free_pages + s.pcp[0].count == 64
+    assert check(s, full=True) == []
+
+
+def test_free_unref_page_list_commits_under_the_pcp_lock() -> None:
+    s = System(V61, GEO)
+    for _ in range(3):
+        s.apply(Start(0, "alloc_pages", (0, int(MT.MOVABLE))))
+        _run(s, 0)
+    pfns = tuple(s.pool())
+    s.apply(Start(0, "free_unref_page_list", pfns))
+    while s.pcp[0].lock.owner is None:
+        s.apply(Step(0))
+    assert s.cpus[0].task is not None and s.cpus[0].task.irq_off
+    _run(s, 0)
+    assert sorted(s.pcp[0].lists[int(MT.MOVABLE)]) == sorted(pfns) and s.pcp[0].count == 3
+    assert check(s, full=True) == []
+
+
+def test_a_page_of_an_isolated_pageblock_is_freed_straight_to_the_buddy() -> None:
+    s = System(V61, GEO)
+    s.apply(Start(0, "alloc_pages", (0, int(MT.MOVABLE))))
+    _run(s, 0)
+    (pfn,) = s.pool()
+    s.pageblock_mt[s.pb(pfn)] = MT.ISOLATE
+    s.zone.nr_isolate_pageblock = 1
+    s.apply(Start(0, "free_pages", (pfn,)))
+    _run(s, 0)
+    assert s.events["page freed straight to an ISOLATE list"] == 1
+    assert s.buddy_mt[pfn] == MT.ISOLATE and pfn not in s.pcp[0].lists[int(MT.MOVABLE)]
+
+
+def test_v6_1_buddy_merges_mergeable_types_and_not_across_isolate() -> None:
+    for other, merged in ((MT.UNMOVABLE, True), (MT.ISOLATE, False), (MT.CMA, False)):
+        s = System(V61, GEO)
+        del_page_from_free_list(s, 0, 5)  # take the order-5 block at pfn 0 apart
+        s.pageblock_mt[1] = other
+        __free_one_page(s, 0, 4, int(MT.MOVABLE))
+        __free_one_page(s, 16, 4, int(other))
+        assert (s.buddy_order[0] == 5) is merged, other
+    assert migratetype_is_mergeable(MT.RECLAIMABLE) and not migratetype_is_mergeable(MT.CMA)
+
+
+def test_a_non_forced_drain_all_skips_cpus_whose_count_it_reads_zero() -> None:
+    s = System(V61, GEO)
+    s.apply(Start(0, "alloc_pages", (0, int(MT.MOVABLE))))
+    _run(s, 0)
+    assert (s.pcp[0].count, s.pcp[1].count) == (2, 0)
+    s.apply(Start(1, "drain_all_pages", (1,)))
+    _run(s, 1)
+    assert s.events["drain_all_pages skipped a CPU"] == 1 and s.pcp[0].count == 0
+    assert check(s, full=True) == []
+
+
+def test_the_high_fraction_sysctl_rejects_1_to_7_and_recomputes_high() -> None:
+    s = System(V61, GEO)
+    for value, ret, high in ((7, EINVAL, 25), (8, 0, 12), (0, 0, 25)):
+        s.apply(Start(0, "percpu_pagelist_high_fraction", (value,)))
+        _run(s, 0)
+        assert s.returned[0] == ("percpu_pagelist_high_fraction", ret)
+        assert [p.high for p in s.pcp] == [high, high]  # 8: max(64 / 8 / 2, 3 << 2)
+        assert check(s, full=True) == []
+
+
+def test_offline_disables_pcplists_then_recomputes_watermarks_and_high() -> None:
+    s = System(V61, GEO)
+    s.apply(Start(0, "offline_pages", (1,)))
+    while not s.pcp_disabled:
+        s.apply(Step(0))
+    assert [(p.high, p.batch) for p in s.pcp] == [(0, 1), (0, 1)]
+    _run(s, 0)
+    assert s.returned[0] == ("offline_pages", 0) and s.zone.managed_pages == 32
+    assert [(p.high, p.batch) for p in s.pcp] == [(25, 1), (25, 1)] and check(s, full=True) == []
+    s.apply(Start(0, "online_pages", (1,)))
+    _run(s, 0)
+    assert s.zone.watermark == (40, 50, 60)
+    assert [(p.high, p.batch) for p in s.pcp] == [(25, 3), (25, 3)] and check(s, full=True) == []
+
+
+def test_an_offline_that_cannot_isolate_leaves_nothing_isolated() -> None:
+    s = System(V61, GEO)
+    s.apply(Start(1, "alloc_pages", (0, int(MT.UNMOVABLE))))
+    _run(s, 1)
+    (pfn,) = s.pool()
+    s.apply(Start(0, "offline_pages", (pfn // GEO.block_pages,)))
+    _run(s, 0)
+    assert s.returned[0] == ("offline_pages", EBUSY) and not s.pcp_disabled
+    assert MT.ISOLATE not in s.pageblock_mt and s.zone.nr_isolate_pageblock == 0
+    assert check(s, full=True) == []
+
+
+def test_an_allocation_whose_trylock_fails_is_served_by_the_buddy() -> None:
+    s = System(V61, GEO)
+    s.pcp[0].lock.owner = 99  # a remote drainer holds CPU0's pcp->lock
+    s.apply(Start(0, "alloc_pages", (0, int(MT.MOVABLE))))
+    _run(s, 0)
+    assert s.events["allocation: pcp trylock failed"] == 1
+    assert len(s.pool()) == 1 and s.pcp[0].count == 0 and s.zone.nr_free_pages == 63
+
+
+def test_a_block_above_the_pcp_orders_is_freed_through_free_pages_ok() -> None:
+    s = System(V61, GEO)
+    s.apply(Start(0, "alloc_pages", (5, int(MT.MOVABLE))))
+    _run(s, 0)
+    (pfn,) = s.pool()
+    assert s.zone.nr_free_pages == 32 and s.pcp[0].count == 0
+    s.apply(Start(0, "free_pages", (pfn,)))  # the lockless type read, then a preemption point
+    assert s.buddy_order[pfn] < 0 and pfn in s.inflight
+    _run(s, 0)  # the locked free_one_page
+    assert s.buddy_order[pfn] == 5 and s.zone.nr_free_pages == 64 and s.pcp[0].count == 0

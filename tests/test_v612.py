@@ -243,5 +243,6 @@ def test_the_emptied_zone_cache_finding_of_v6_1_is_still_in_v6_12() -> None:
     assert v is not None and v.invariant == "PCP-HB"
 
 
-def test_v6_1s_unlocked_count_read_finding_passes_on_v6_12() -> None:
-    assert _replay("v6.1/PCP-OFF-347fac567e.json") is None
+@pytest.mark.parametrize("entry", ["DRAIN-LOCKED-1a65508b28", "DRAIN-LOCKED-19b2b359a2"])
+def test_v6_1s_unlocked_count_read_findings_pass_on_v6_12(entry: str) -> None:
+    assert _replay(f"v6.1/{entry}.json") is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import EBUSY, MT
+from pcpfuzz.geometry import Geometry
 from pcpfuzz.mm.buddy import __isolate_free_page
 from pcpfuzz.mm.drain import drain_all_pages
 from pcpfuzz.mm.isolation import (
@@ -23,9 +24,15 @@ if TYPE_CHECKING:
 MIGRATE_RETRIES = 5
 
 
-def isolate_freepages_range(s: System, t: Task, start: int, end: int) -> None:
+def contig_alignment(geo: Geometry) -> int:
+    """The alignment of the model's ``alloc_contig_range`` ranges before v6.1: ``max(
+    MAX_ORDER_NR_PAGES, pageblock_nr_pages)`` (spec §12, §16 "Alignment")."""
+    return max(geo.max_order_nr_pages, geo.pageblock_nr_pages)
+
+
+def isolate_freepages_range(s: System, t: Task, start: int, end: int) -> int:
     """``isolate_freepages_range``: under zone->lock take every free block in range out of the
-    buddy and split it into order-0 pages for the caller."""
+    buddy and split it into order-0 pages for the caller; returns the pfn after the last."""
     pfn = start
     while pfn < end:
         order = s.buddy_order[pfn]
@@ -33,6 +40,19 @@ def isolate_freepages_range(s: System, t: Task, start: int, end: int) -> None:
         for page in range(pfn, pfn + (1 << order)):
             s.allocate(page, 0, False, None, t)
         pfn += 1 << order
+    return pfn
+
+
+def __alloc_contig_migrate_range(s: System, t: Task, start: int, end: int) -> TaskGen:
+    """``__alloc_contig_migrate_range``: up to ``MIGRATE_RETRIES`` passes that each migrate
+    from the first movable page of the range, until none is left."""
+    for _ in range(MIGRATE_RETRIES):
+        yield None
+        pfn = scan_movable_pages(s, start, end)
+        if pfn is None:
+            break
+        yield from do_migrate_range(s, t, pfn, end)
+    return None
 
 
 def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
@@ -46,12 +66,7 @@ def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
     if s.profile.isolate_user_drain:
         yield None
         yield from drain_all_pages(s, t)
-    for _ in range(MIGRATE_RETRIES):
-        yield None
-        pfn = scan_movable_pages(s, start, end)
-        if pfn is None:
-            break
-        yield from do_migrate_range(s, t, pfn, end)
+    yield from __alloc_contig_migrate_range(s, t, start, end)
     yield None
     ret = yield from test_pages_isolated(s, t, start, end)
     if ret:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import EBUSY, MT, mt_name
@@ -99,26 +100,35 @@ def unset_migratetype_isolate(s: System, pfn: int, mt: int) -> None:
     if get_pfnblock_migratetype(s, pfn) != MT.ISOLATE:
         return
     order = s.buddy_order[pfn]
-    isolated_page = False
-    if order >= s.geo.pageblock_order and (
+    merge = order >= s.geo.pageblock_order and (
         not s.profile.unisolate_skip_max_order or order < s.geo.max_order - 1
-    ):
+    )
+    if merge:
         buddy = pfn ^ (1 << order)
-        if 0 <= buddy < s.nr_pages and get_pfnblock_migratetype(s, buddy) != MT.ISOLATE:
-            if s.buddy_mt[pfn] != MT.ISOLATE:
-                # Split off a block another CPU took from a normal list during this undo
-                # pass: counted free already, and counted again by the re-free.
-                _free_drift(s, 1 << order)
-            __isolate_free_page(s, pfn, order)
-            isolated_page = True
-    if not isolated_page:
+        merge = 0 <= buddy < s.nr_pages and get_pfnblock_migratetype(s, buddy) != MT.ISOLATE
+    unset_isolate_locked(s, pfn, order, mt, merge, __putback_isolated_page)
+
+
+def unset_isolate_locked(
+    s: System, pfn: int, order: int, mt: int, merge: bool, putback: Callable[..., None]
+) -> None:
+    """The part of ``unset_migratetype_isolate`` after the version's merge test: with
+    ``merge``, the free block at ``pfn`` is taken out (``__isolate_free_page``) and ``putback``
+    re-frees it once the pageblock is ``mt``; else the pageblock's free blocks move to ``mt``."""
+    if merge:
+        if s.buddy_mt[pfn] != MT.ISOLATE:
+            # Split off a block another CPU took from a normal list during this undo
+            # pass: counted free already, and counted again by the re-free.
+            _free_drift(s, 1 << order)
+        __isolate_free_page(s, pfn, order)
+    else:
         counted = counted_free_pages(s, pfn)
         moved, _ = move_freepages_block(s, pfn, mt)
         __mod_zone_freepage_state(s, moved, mt)
         _free_drift(s, counted)
     set_pageblock_migratetype(s, pfn, mt)
-    if isolated_page:
-        __putback_isolated_page(s, pfn, order, mt)
+    if merge:
+        putback(s, pfn, order, mt)
         s.note("unisolation re-freed a block to merge it")
     s.zone.nr_isolate_pageblock -= 1
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import EBUSY, MT
-from pcpfuzz.mm.contig import MIGRATE_RETRIES, isolate_freepages_range
+from pcpfuzz.geometry import Geometry
+from pcpfuzz.mm.contig import __alloc_contig_migrate_range, isolate_freepages_range
 from pcpfuzz.mm.isolation import test_pages_isolated
-from pcpfuzz.mm.migrate import do_migrate_range, scan_movable_pages
 from pcpfuzz.mm.pageset import zone_pcp_enable
 from pcpfuzz.mm6.drain import drain_all_pages
+from pcpfuzz.mm6.page_alloc import free_unref_page
 from pcpfuzz.mm6.page_isolation import start_isolate_page_range, undo_isolate_page_range
 from pcpfuzz.mm6.pageset import zone_pcp_disable
 from pcpfuzz.state import Task, TaskGen
@@ -19,9 +20,39 @@ if TYPE_CHECKING:
     from pcpfuzz.system import System
 
 
+def contig_alignment(geo: Geometry) -> int:
+    """v6.1 ``alloc_contig_range`` ranges need only be pageblock-aligned (§6.3, §6.7; CMA's
+    ``CMA_MIN_ALIGNMENT_PAGES`` is ``pageblock_nr_pages``)."""
+    return geo.pageblock_nr_pages
+
+
+def outer_start(s: System, start: int) -> int:
+    """``alloc_contig_range``'s ``outer_start``: the head of a free block covering ``start``
+    (orders below MAX_ORDER), else ``start``."""
+    head, order = start, 0
+    while s.buddy_order[head] < 0:
+        order += 1
+        if order >= s.geo.max_order:
+            return start
+        head &= ~((1 << order) - 1)
+    if head != start and head + (1 << s.buddy_order[head]) <= start:
+        return start
+    return head
+
+
+def free_contig_range(s: System, t: Task, pfn: int, nr_pages: int) -> TaskGen:
+    """``free_contig_range``: ``__free_page`` of each page (the v6.1 order-0 free)."""
+    for page in range(pfn, pfn + nr_pages):
+        s.release(page)
+        yield None
+        yield from free_unref_page(s, t, page, 0)
+    return None
+
+
 def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
-    """``alloc_contig_range(start, end, MIGRATE_MOVABLE)``: isolate, one non-forced
-    ``drain_all_pages``, migrate, test, take the free pages, unisolate."""
+    """``alloc_contig_range(start, end, MIGRATE_MOVABLE)`` on a pageblock-aligned range:
+    isolate, one non-forced ``drain_all_pages``, migrate, test from ``outer_start``, take the
+    free pages, free the head and tail beyond the range, unisolate."""
     ret = yield from start_isolate_page_range(s, t, start, end, MT.MOVABLE)
     if ret:
         s.note("alloc_contig_range failed: isolation")
@@ -29,19 +60,19 @@ def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
     s.isolation_begin(t, start, end, "contig")
     yield None
     yield from drain_all_pages(s, t)
-    for _ in range(MIGRATE_RETRIES):
-        yield None
-        pfn = scan_movable_pages(s, start, end)
-        if pfn is None:
-            break
-        yield from do_migrate_range(s, t, pfn, end)
+    yield from __alloc_contig_migrate_range(s, t, start, end)
     yield None
-    ret = yield from test_pages_isolated(s, t, start, end)
+    outer = outer_start(s, start)
+    ret = yield from test_pages_isolated(s, t, outer, end)
     if ret:
         s.note("alloc_contig_range failed: busy page")
     else:
-        isolate_freepages_range(s, t, start, end)
+        outer_end = isolate_freepages_range(s, t, outer, end)
         s.note("alloc_contig_range succeeded")
+        if outer != start:
+            s.note("alloc_contig_range freed a head beyond the range")
+        yield from free_contig_range(s, t, outer, start - outer)
+        yield from free_contig_range(s, t, end, outer_end - end)
     s.isolation_end(t)
     yield None
     yield from undo_isolate_page_range(s, t, start, end, MT.MOVABLE)

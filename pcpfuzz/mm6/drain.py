@@ -14,17 +14,37 @@ if TYPE_CHECKING:
     from pcpfuzz.system import System
 
 
+def owner_section(s: System, cpu: int) -> bool:
+    """Whether ``cpu`` is inside an owner section (§7.1): its task holds its ``pcp->lock``
+    other than as a drainer."""
+    t = s.cpus[cpu].task
+    return t is not None and s.pcp[cpu].lock.owner == t.tid and not t.pcp_draining
+
+
 def drain_pages_zone(s: System, t: Task, cpu: int) -> TaskGen:
     """v6.1 ``drain_pages_zone(cpu, zone)`` (§4.1): a lockless ``if (pcp->count)`` (its own
-    step), then ``spin_lock_irqsave(&pcp->lock)`` and ``free_pcppages_bulk(pcp->count)``."""
+    step), then ``spin_lock_irqsave(&pcp->lock)`` and ``free_pcppages_bulk(pcp->count)``.
+
+    DRAIN-LOCKED (§8.3) is checked where the call can return without the point it promises:
+    a count of 0 read while ``cpu`` is inside an owner section (the locked path ends empty
+    with the owner excluded)."""
     pcp = s.pcp[cpu]
     if not pcp.count:
         s.note("drain_pages_zone read count 0")
+        if owner_section(s, cpu):
+            pages = [p for lst in pcp.lists for p in lst]
+            s.bug(
+                "DRAIN-LOCKED",
+                f"CPU{t.cpu} drain_pages_zone({cpu}) read count 0 and returned while CPU{cpu} "
+                f"is inside an owner section (its lists hold {pages})",
+            )
         return None
     yield None
     yield from spin_lock(s, t, pcp.lock, irqs_off=True)
+    t.pcp_draining = True
     yield IRQ_OFF
     yield from free_pcppages_bulk(s, t, pcp.count, pcp, 0, cpu)
+    t.pcp_draining = False
     spin_unlock(s, t, pcp.lock)
     return None
 

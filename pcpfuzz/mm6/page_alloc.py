@@ -252,6 +252,8 @@ def alloc_pages(s: System, t: Task, order: int, mt: int, holder: int | None = No
     the pfn, recorded as allocated, or None."""
     pfn = None
     if pcp_allowed_order(s, order):
+        if order:
+            s.note(f"{'THP' if order == s.geo.pageblock_order else 'higher'}-order pcp allocation")
         pfn = yield from rmqueue_pcplist(s, t, order, mt)
         if pfn is None:
             yield None
@@ -264,6 +266,8 @@ def __free_pages(s: System, t: Task, pfn: int, order: int) -> TaskGen:
     """``free_the_page`` of a block already taken from its owner: pcp orders through
     ``free_unref_page``, others through ``__free_pages_ok``."""
     if pcp_allowed_order(s, order):
+        if order:
+            s.note(f"{'THP' if order == s.geo.pageblock_order else 'higher'}-order pcp free")
         yield from free_unref_page(s, t, pfn, order)
     else:
         yield from __free_pages_ok(s, t, pfn, order)

@@ -1,29 +1,37 @@
-"""v6.12 CPU hotplug callbacks of mm/page_alloc.c (modern-kernels §4.3), as v6.1's with the
-v6.12 drain and ``zone_pcp_update``."""
+"""v6.12 CPU hotplug (modern-kernels §4.3): v6.1's task (``run_cpu_hotplug``) with the v6.12
+drain and ``zone_pcp_update`` as the ``CPUHP_PAGE_ALLOC`` callbacks."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pcpfuzz.mm6.cpuhp import _cpuhp_task, _run_callback
+from pcpfuzz.mm6.cpuhp import run_cpu_hotplug
 from pcpfuzz.mm612.drain import drain_pages_zone
 from pcpfuzz.mm612.pageset import zone_pcp_update
+from pcpfuzz.state import Task, TaskGen
 
 if TYPE_CHECKING:
     from pcpfuzz.system import System
 
 
-def page_alloc_cpu_dead(s: System, cpu: int) -> None:
+def page_alloc_cpu_dead(s: System, t: Task, cpu: int) -> TaskGen:
     """``page_alloc_cpu_dead``: drain the dead CPU's pcplists (v6.12 chunks), then
     ``zone_pcp_update(zone, 0)``."""
-    t = _cpuhp_task(cpu)
-    _run_callback(drain_pages_zone(s, t, cpu))
+    yield from drain_pages_zone(s, t, cpu)
     if s.zone.present_pages:
-        _run_callback(zone_pcp_update(s, t, 0))
+        yield None
+        yield from zone_pcp_update(s, t, 0)
+    return None
 
 
-def page_alloc_cpu_online(s: System, cpu: int) -> None:
-    """``page_alloc_cpu_online``: ``zone_pcp_update(zone, 1)``; the model marks the CPU online
-    before the callback, which stands for the ``+ 1``."""
+def page_alloc_cpu_online(s: System, t: Task, _cpu: int) -> TaskGen:
+    """``page_alloc_cpu_online``: ``zone_pcp_update(zone, 1)`` (a PREPARE-stage callback: the
+    CPU is not in the online mask yet)."""
     if s.zone.present_pages:
-        _run_callback(zone_pcp_update(s, _cpuhp_task(cpu), 0))
+        yield from zone_pcp_update(s, t, 1)
+    return None
+
+
+def cpu_hotplug(s: System, t: Task, cpu: int, up: bool) -> TaskGen:
+    """v6.12 CPU hotplug: ``run_cpu_hotplug`` with the v6.12 callbacks."""
+    return (yield from run_cpu_hotplug(s, t, cpu, up, page_alloc_cpu_dead, page_alloc_cpu_online))
