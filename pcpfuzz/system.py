@@ -259,7 +259,8 @@ class System:
                 if t is None:
                     return f"CPU{cpu} has no task"
                 if not t.runnable(self):
-                    return f"CPU{cpu}'s {t.op} is blocked"
+                    waits = "" if t.wait is None else f" in {t.wait.describe()}"
+                    return f"CPU{cpu}'s {t.op} is blocked{waits}"
             case RunWork():
                 if not c.work_pending:
                     return f"CPU{cpu} has no drain work pending"

@@ -32,6 +32,13 @@ def test_mem_hotplug_begin_waits_for_an_irq_off_cpu() -> None:
     assert s.mem_hotplug_rss.gp_state == GP_PASSED
 
 
+def _past_the_last_wait(s: System) -> None:
+    """Step CPU0's offline into its migrate loop: past MEM_GOING_OFFLINE's ``flush_all``."""
+    t = s.cpus[0].task
+    while t is not None and not t.loop_iterations:
+        s.apply(Step(0))
+
+
 def _drive(s: System, cpu: int) -> None:
     while s.cpus[cpu].task is not None:
         s.apply(Step(cpu))
@@ -43,6 +50,7 @@ def test_rcu_sync_enter_skips_the_grace_period_after_a_recent_exit() -> None:
     s = System(get_profile("v5.10"), GEO)
     s.apply(Start(0, "offline_pages", (1,)))
     assert s.mem_hotplug_rss.gp_state == GP_PASSED
+    _past_the_last_wait(s)
     _irq_off_alloc(s)
     _drive(s, 0)
     assert s.mem_hotplug_rss.gp_state == GP_EXIT
