@@ -43,8 +43,18 @@ class NotEnabled(ValueError):
 class System:
     """One zone on ``geo.nr_cpus`` CPUs, running kernel ``profile``."""
 
-    def __init__(self, profile: Profile, geo: Geometry, *, tracing: bool = False) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        geo: Geometry,
+        *,
+        tracing: bool = False,
+        keep_populated: bool = False,
+    ) -> None:
         self.profile = profile
+        self.keep_populated = keep_populated
+        """A driver's restriction: no offline takes the zone's last online block
+        (``pcpfuzz.ops.campaign_keeps_populated``)."""
         self.mm = kernel_for(profile)
         """The kernel code this profile runs (``pcpfuzz.kernels``)."""
         self.geo = geo
