@@ -139,6 +139,29 @@ def test_with_pcplists_disabled_the_refill_takes_one_page_and_hands_it_out(profi
     assert zone_reset_violations(profile, in_the_migrate_loop, online=True) == {"PCP-UAF"}
 
 
+def pcp_batch_high_lock_released(s: System) -> bool:
+    """Block 0 is offline and nothing holds ``pcp_batch_high_lock`` (v5.11: after enable)."""
+    return not s.block_online[0] and s.pcp_batch_high_lock.owner is None
+
+
+@pytest.mark.parametrize("profile", FIVE_X)
+def test_the_fraction_sysctl_across_zone_pcp_reset_writes_the_freed_pageset(profile: str) -> None:
+    """5.10 PA 10118: the handler holds only ``pcp_batch_high_lock``, which ``zone_pcp_reset``
+    does not take; emptied between its ``pageset_update`` stores, CPU0's pageset is freed."""
+    s = System(get_profile(profile), ZONE_RESET_GEOMETRY, tracing=True)
+    offline_until(s, pcp_batch_high_lock_released)
+    s.apply(Start(1, "percpu_pagelist_fraction", (8,)))
+    while not any(cpu == 1 and "pageset_update(CPU0)" in line for _, cpu, line in s.log):
+        s.apply(Step(1))
+    for action in (Run(0), Run(1)):
+        s.apply(action)
+    assert s.zone.present_pages == 0
+    assert [v.message for v in check(s, full=True)][0] == (
+        "CPU1 percpu_pagelist_fraction: pageset_update writes high to a pageset zone_pcp_reset "
+        "freed (use-after-free)"
+    )
+
+
 def test_campaigns_on_the_5x_kernels_keep_the_zone_populated() -> None:
     """Fuzz campaigns never offline the zone's last block (PCP-UAF above would mask the rest),
     except where the bug needs the empty zone; the model's own action space still can."""
