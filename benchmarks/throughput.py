@@ -15,6 +15,11 @@ within a few actions, is measured beside v5.11 the same way.
 
     python benchmarks/throughput.py            # about two minutes
     python benchmarks/throughput.py --quick    # a few seconds
+    python benchmarks/throughput.py --baseline 5cbe379   # + before/after against that commit
+
+Before/after (``--baseline REV``, ``baseline.compare``): the native engines' µs per action here
+and at commit REV, alternately in one run, on v5.10 and v5.11 (issue 11: the cost of the
+quiescence waits, PCP-UAF and the campaigns' populated zone).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import engines, machine, save, show  # noqa: E402
+from baseline import compare  # noqa: E402
 from hypothesis_overhead import measure, show_rows  # noqa: E402
 
 import pcpfuzz.engines.native as native  # noqa: E402
@@ -112,12 +118,35 @@ def walk_rate(profile: str, seconds: float, seed: int = 0) -> dict[str, float]:
     }
 
 
+def before_after(rev: str, examples: int, repeat: int) -> list[dict]:
+    """``baseline.compare`` of both native engines on v5.10 and v5.11, shown as a table."""
+    cases = [(e, p) for e in ("random", "pct") for p in ("v5.10", "v5.11")]
+    rows = compare(rev, cases, examples, repeat)
+    show(
+        f"Before ({rev}) / after, µs per action, {examples} examples, median of {repeat}",
+        ("engine", "profile", "before", "after", "after/before", "found (before, after)"),
+        (
+            (
+                r["engine"],
+                r["profile"],
+                f"{r['us_per_action_before']:.1f}",
+                f"{r['us_per_action_after']:.1f}",
+                f"{r['ratio']:.2f}",
+                f"{r['found_before'] or '-'}, {r['found_after'] or '-'}",
+            )
+            for r in rows
+        ),
+    )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny budgets (smoke test)")
     ap.add_argument("--seconds", type=float, default=5.0, help="per native measurement")
     ap.add_argument("--repeat", type=int, default=3, help="repetitions (median is kept)")
     ap.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/)")
+    ap.add_argument("--baseline", metavar="REV", help="also measure commit REV (before/after)")
     args = ap.parse_args(argv)
     started = machine()
     seconds, repeat, examples, steps = args.seconds, args.repeat, 100, 25
@@ -179,18 +208,16 @@ def main(argv: list[str] | None = None) -> int:
     title = f"Hypothesis steps ({examples} examples x {steps} steps, median of {repeat})"
     ratio, outside = show_rows(runs, title)
     hyp = {"runs": runs, "ratio": ratio, "share_outside_model": outside}
-    save(
-        "throughput",
-        {
-            "profile": PROFILE,
-            "native": native_rows,
-            "walks": walk_rows,
-            "hypothesis": hyp,
-            "seconds": seconds,
-        },
-        args.out,
-        started,
-    )
+    data = {
+        "profile": PROFILE,
+        "native": native_rows,
+        "walks": walk_rows,
+        "hypothesis": hyp,
+        "seconds": seconds,
+    }
+    if args.baseline:
+        data["baseline"] = before_after(args.baseline, examples, repeat)
+    save("throughput", data, args.out, started)
     return 0
 
 

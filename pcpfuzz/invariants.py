@@ -2,8 +2,8 @@
 
 ``check(s)`` runs every invariant that applies to the system's profile and returns the
 violations, most specific first. OFFLINE-TERM is checked by ``pcpfuzz.liveness`` at the end of
-an example; HANG, LOCK-ORDER and the BUG_ON of NO-ALLOC-OFFLINED are detected by the model code
-as it runs and reported here.
+an example; HANG, LOCK-ORDER, the BUG_ON of NO-ALLOC-OFFLINED and PCP-UAF (KASAN's report of a
+freed pageset's use) are detected by the model code as it runs and reported here.
 """
 
 from __future__ import annotations
@@ -401,6 +401,11 @@ INVARIANTS: tuple[Invariant, ...] = (
         "(modern-kernels §8.3)",
         lambda s: _reported(s, "DRAIN-LOCKED"),
         lambda p: p.pcp_spinlock,
+    ),
+    Invariant(
+        "PCP-UAF",
+        "no task reads or writes a pageset after zone_pcp_reset freed it",
+        lambda s: _reported(s, "PCP-UAF"),
     ),
     Invariant("DEADLOCK", "some task or drain work can always run", check_deadlock),
     Invariant(

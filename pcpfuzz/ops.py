@@ -96,6 +96,32 @@ def _hotplug_args(s: System, online: bool) -> list[tuple[int, ...]]:
     return [(b,) for b in range(s.geo.nr_blocks) if s.block_online[b] == online and b not in busy]
 
 
+def but_the_last_block(s: System, args: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    """``offline_pages`` arguments ``args`` without the zone's last online block that no
+    offline is taking already: the zone stays populated."""
+    leaving = {t.args[0] for t in s.tasks() if t.op == "offline_pages"}
+    staying = {b for b, online in enumerate(s.block_online) if online} - leaving
+    return [a for a in args if staying - {a[0]}]
+
+
+def _offline_args(s: System) -> list[tuple[int, ...]]:
+    args = _hotplug_args(s, True)
+    return but_the_last_block(s, args) if s.keep_populated else args
+
+
+EMPTIES_THE_ZONE = frozenset({"v5.8-online-nopcpupdate"})
+"""Profiles whose known bug needs an emptied zone (onlining into it skips the update)."""
+
+
+def campaign_keeps_populated(profile: Profile) -> bool:
+    """Whether fuzz campaigns on ``profile`` keep the zone populated (``System.keep_populated``).
+    Emptying the zone under a concurrent pageset user is a use-after-free on every 5.x kernel
+    (PCP-UAF; ``tests/test_stateful.py``, README "Zone reset"), which would mask what the
+    series and the zoo bugs change; v6.1 does not report PCP-UAF yet, and the profiles of
+    ``EMPTIES_THE_ZONE`` need the empty zone."""
+    return not profile.pcp_spinlock and profile.name not in EMPTIES_THE_ZONE
+
+
 OPS: dict[str, Op] = {
     op.name: op
     for op in (
@@ -142,7 +168,7 @@ OPS: dict[str, Op] = {
         Op(
             "offline_pages",
             lambda s, t, block: s.mm.offline_pages(s, t, block),
-            lambda s: _hotplug_args(s, True),
+            _offline_args,
             lambda a: f"offline_pages(block {a[0]})",
         ),
         Op(

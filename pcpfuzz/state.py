@@ -20,6 +20,9 @@ class PerCpuPages:
     batch: int = 1
     count: int = 0
     lists: list[list[int]] = attrs.Factory(lambda: [[] for _ in range(MIGRATE_PCPTYPES)])
+    freed: bool = False
+    """Ghost: ``zone_pcp_reset`` has freed this pageset (``free_percpu``); a task still holding
+    it uses freed memory (PCP-UAF)."""
 
     def order_of(self, _index: int) -> int:
         """The order of the entries of list ``index``: order 0 only (spec §2.2)."""
@@ -183,6 +186,22 @@ class GracePeriodWait(Wait):
         return f"synchronize_rcu(), CPU{','.join(map(str, sorted(self.gp.cpus)))} IRQ-off"
 
 
+class IpiWait(GracePeriodWait):
+    """Waiting in ``smp_call_function_many_cond(..., wait=1)`` for ``func`` to have run on every
+    CPU of ``gp``: a CPU takes the IPI when its IRQ-off step ends (the same quiescence as a
+    grace period)."""
+
+    __slots__ = ("func",)
+
+    def __init__(self, gp: GracePeriod, func: str) -> None:
+        super().__init__(gp)
+        self.func = func
+
+    def describe(self) -> str:
+        cpus = ",".join(map(str, sorted(self.gp.cpus)))
+        return f"on_each_cpu_cond({self.func}, wait=1), CPU{cpus} IRQ-off"
+
+
 RCU_SYNC_STATES = ("GP_IDLE", "GP_ENTER", "GP_PASSED", "GP_EXIT", "GP_REPLAY")
 
 
@@ -266,6 +285,8 @@ class PerCpuPages61:
     count: int = 0
     free_factor: int = 0
     lists: list[list[int]] = attrs.Factory(lambda: [[] for _ in range(NR_PCP_LISTS)])
+    freed: bool = False
+    """Ghost, as ``PerCpuPages.freed`` (the v6.1 ``zone_pcp_reset`` does not set it yet)."""
 
     def order_of(self, index: int) -> int:
         """``pindex_to_order``."""

@@ -45,8 +45,18 @@ class NotEnabled(ValueError):
 class System:
     """One zone on ``geo.nr_cpus`` CPUs, running kernel ``profile``."""
 
-    def __init__(self, profile: Profile, geo: Geometry, *, tracing: bool = False) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        geo: Geometry,
+        *,
+        tracing: bool = False,
+        keep_populated: bool = False,
+    ) -> None:
         self.profile = profile
+        self.keep_populated = keep_populated
+        """A driver's restriction: no offline takes the zone's last online block
+        (``pcpfuzz.ops.campaign_keeps_populated``)."""
         self.mm = kernel_for(profile)
         """The kernel code this profile runs (``pcpfuzz.kernels``)."""
         self.geo = geo
@@ -261,7 +271,8 @@ class System:
                 if t is None:
                     return f"CPU{cpu} has no task"
                 if not t.runnable(self):
-                    return f"CPU{cpu}'s {t.op} is blocked"
+                    waits = "" if t.wait is None else f" in {t.wait.describe()}"
+                    return f"CPU{cpu}'s {t.op} is blocked{waits}"
             case RunWork():
                 if not c.work_pending:
                     return f"CPU{cpu} has no drain work pending"

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from pcpfuzz.actions import ACTION_TYPES, Action, Start
 from pcpfuzz.ops import OPS
+from pcpfuzz.ops import but_the_last_block as _keep_one
 from pcpfuzz.system import System
 
 START_OPS: dict[str, str] = {
@@ -115,11 +116,7 @@ def but_the_last_block(s: System, op: str) -> list[tuple[int, ...]]:
     """``all_args``, except that offline never takes the zone's last online block: the zone
     stays populated (see ``stateful.machine.machine_for``)."""
     args = OPS[op].args(s)
-    if op != "offline_pages":
-        return args
-    leaving = {t.args[0] for t in s.tasks() if t.op == "offline_pages"}
-    staying = {b for b, online in enumerate(s.block_online) if online} - leaving
-    return [a for a in args if staying - {a[0]}]
+    return _keep_one(s, args) if op == "offline_pages" else args
 
 
 def enabled_kinds(s: System, args: ArgsFn = all_args) -> dict[str, list[int]]:

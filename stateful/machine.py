@@ -238,11 +238,11 @@ def machine_for(
     or a strategy to draw one from); ``observer`` watches every example.
 
     ``keep_populated``: offline never takes the zone's last online block. Emptying the zone
-    frees its pagesets (``zone_pcp_reset``) under an allocation on another CPU that read its
-    batch and has yet to refill with IRQs off: the pages it takes after an online are lost
-    (CONSERVE; a use-after-free in the kernel). Every kernel before patch 7 has it; the forced
-    drain of ``zone_pcp_disable`` waits for that CPU. Runs that must pass on v5.10 keep the
-    zone populated; the suite's 6-action find is ``tests/test_stateful.py::ZONE_RESET``."""
+    frees its pagesets (``zone_pcp_reset``) under any CPU still using a pageset pointer it read
+    earlier: an allocation IRQ-off before its refill, the fraction sysctl between its stores.
+    That is a use-after-free on every 5.x kernel (PCP-UAF; with an online in between, lost
+    pages), so the property tests keep the zone populated to test the rest;
+    ``tests/test_stateful.py`` has the zone-reset traces."""
     boot_with = st.just(geometries) if isinstance(geometries, Geometry) else geometries
 
     class Machine(PcpMachine):

@@ -12,7 +12,7 @@ import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 SCRIPTS = {
-    "throughput.py": (),
+    "throughput.py": ("--baseline", "HEAD"),  # before/after against a git-archived tree
     "time_to_bug.py": ("--engine", "random", "--engine", "pct", "--seconds", "2"),
     "scaling.py": (),
 }
@@ -37,6 +37,11 @@ def test_benchmark_script_runs_quick(script: str, tmp_path: Path) -> None:
     if script == "throughput.py":
         assert data["hypothesis"]["ratio"] > 0
         assert all(r["actions_per_second"] > 0 for r in data["native"])
+        rows = data["baseline"]
+        assert {(r["engine"], r["profile"]) for r in rows} == {
+            (e, p) for e in ("random", "pct") for p in ("v5.10", "v5.11")
+        }
+        assert all(r["us_per_action_before"] > 0 and r["us_per_action_after"] > 0 for r in rows)
     if script == "scaling.py":
         assert {r["processes"] for r in data["engines"]} == {1, 2}
         assert [r["workers"] for r in data["campaigns"]] == [None, 1, 2]

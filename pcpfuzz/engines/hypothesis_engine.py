@@ -13,6 +13,7 @@ import time
 
 from pcpfuzz.engines.base import Budget, Campaign, Failure, register
 from pcpfuzz.geometry import Geometry
+from pcpfuzz.ops import campaign_keeps_populated
 from pcpfuzz.profiles import Profile
 from pcpfuzz.shrink import shrink
 from stateful.machine import RACE_WINDOW
@@ -39,6 +40,7 @@ def hypothesis_engine(profile: Profile, geometry: Geometry, seed: int, budget: B
         seconds=budget.seconds,
         shrink_seconds=HYPOTHESIS_SHRINK_SECONDS,
         progress=budget.progress,
+        keep_populated=campaign_keeps_populated(profile),
     )
     rec = r.recorder
     events = dict(sorted(rec.events.items()))

@@ -17,6 +17,7 @@ from pcpfuzz.engines.base import Budget, Campaign, Failure
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.invariants import check
 from pcpfuzz.liveness import finish
+from pcpfuzz.ops import campaign_keeps_populated
 from pcpfuzz.profiles import Profile
 from pcpfuzz.shrink import shrink
 from pcpfuzz.system import System
@@ -71,7 +72,7 @@ def run_campaign(
     events: Counter[str] = Counter()
     failure = None
     while examples < budget.max_examples and time.perf_counter() < deadline:
-        s = System(profile, geometry)
+        s = System(profile, geometry, keep_populated=campaign_keeps_populated(profile))
         policy = make_policy(s, episode_rng(engine, seed, budget.first_example + examples), budget)
         actions, failure = run_episode(s, policy, budget.steps)
         examples += 1

@@ -22,6 +22,7 @@ from pcpfuzz.mm.pageset import (
     zone_pcp_update,
 )
 from pcpfuzz.mm.rcu import rcu_sync_enter, rcu_sync_exit
+from pcpfuzz.mm.slub import slab_mem_going_offline_callback
 from pcpfuzz.state import Task, TaskGen
 
 if TYPE_CHECKING:
@@ -44,6 +45,15 @@ def mem_hotplug_done(s: System, t: Task) -> None:
     mutex_unlock(s, t, s.mem_hotplug_lock)
     rcu_sync_exit(s, t, s.mem_hotplug_rss)
     mutex_unlock(s, t, s.device_hotplug_lock)
+
+
+def memory_notify_going_offline(s: System, t: Task) -> TaskGen:
+    """``memory_notify(MEM_GOING_OFFLINE, &arg)`` (5.10 MH 1572, 5.11 MH 1521): of its
+    notifiers only SLUB's ``slab_memory_callback`` matters here; it waits for every CPU in
+    ``flush_all``. It runs in the step that ends the isolation (or patch 6's drain): the
+    ``node_states_check_changes_offline`` between them touches nothing the model has."""
+    yield from slab_mem_going_offline_callback(s, t)
+    return None
 
 
 def __offline_isolated_pages(s: System, t: Task, start: int, end: int) -> TaskGen:
@@ -95,6 +105,7 @@ def offline_pages(s: System, t: Task, block: int) -> TaskGen:
     if p.isolate_user_drain and not p.pcp_disable_in_offline:
         yield None
         yield from drain_all_pages(s, t)
+    yield from memory_notify_going_offline(s, t)
     while True:
         ret = 0
         pfn = start

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from pcpfuzz.constants import EINVAL
 from pcpfuzz.mm.drain import __drain_all_pages
 from pcpfuzz.mm.locking import mutex_lock, mutex_unlock
+from pcpfuzz.mm.pcp import pcp_use
 from pcpfuzz.mm.sizing import (
     BOOT_PAGESET_BATCH,
     BOOT_PAGESET_HIGH,
@@ -34,12 +35,15 @@ def pageset_update(s: System, t: Task, cpu: int, high: int, batch: int) -> TaskG
     if s.profile.pageset_update_failsafe:
         pcp.batch = 1
         yield None
+        pcp_use(s, t, pcp, "pageset_update writes high to")
         pcp.high = high
         yield None
+        pcp_use(s, t, pcp, "pageset_update writes batch to")
         pcp.batch = batch
     else:
         pcp.batch = batch
         yield None
+        pcp_use(s, t, pcp, "pageset_update writes high to")
         pcp.high = high
     yield None
     return None
@@ -86,8 +90,12 @@ def setup_zone_pageset(s: System, t: Task) -> TaskGen:
 
 
 def zone_pcp_reset(s: System) -> None:
-    """``zone_pcp_reset``: an emptied zone goes back to the boot pageset (high 0, batch 1).
+    """``zone_pcp_reset`` (5.10 PA 10778, 5.11 PA 8844): an emptied zone goes back to the boot
+    pageset (high 0, batch 1); a pageset that was not the boot one is freed (``free_percpu``).
     The v5.11 cache is not reset (spec §8.5)."""
+    if not s.zone.pageset_is_boot:
+        for pcp in s.pcp:
+            pcp.freed = True
     s.zone.pageset_is_boot = True
     s.pcp = [PerCpuPages(high=BOOT_PAGESET_HIGH, batch=BOOT_PAGESET_BATCH) for _ in s.pcp]
 

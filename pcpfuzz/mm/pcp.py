@@ -19,6 +19,16 @@ if TYPE_CHECKING:
     from pcpfuzz.system import System
 
 
+def pcp_use(s: System, t: Task, pcp: PerCpuPages, what: str) -> None:
+    """A task uses ``pcp``, a pageset pointer it read in an earlier step: KASAN's
+    use-after-free report (PCP-UAF) when ``zone_pcp_reset`` has freed it since."""
+    if pcp.freed:
+        s.bug(
+            "PCP-UAF",
+            f"CPU{t.cpu} {t.op}: {what} a pageset zone_pcp_reset freed (use-after-free)",
+        )
+
+
 def free_unref_page_prepare(s: System, t: Task, pfn: int) -> None:
     """``free_unref_page_prepare``: cache the pageblock's migratetype, locklessly (spec §4.1).
     This read opens the race window."""
@@ -56,6 +66,7 @@ def free_unref_page_commit(s: System, t: Task, pfn: int) -> TaskGen:
         )
     if pcp.count >= high:
         yield IRQ_OFF
+        pcp_use(s, t, pcp, "free_pcppages_bulk flushes")
         free_pcppages_bulk(s, t.cpu, pcp.batch, pcp)
     return None
 
@@ -149,6 +160,7 @@ def rmqueue_pcplist(s: System, t: Task, mt: int) -> TaskGen:
     if not lst:
         batch = pcp.batch
         yield IRQ_OFF
+        pcp_use(s, t, pcp, "rmqueue_bulk refills")
         pcp.count += rmqueue_bulk(s, batch, lst, mt)
         if s.tracing:
             s.klog(t.cpu, f"rmqueue_bulk(batch {batch}): pcp{t.cpu}.lists[{mt_name(mt)}] = {lst}")

@@ -30,7 +30,13 @@ def start_grace_period(s: System, t: Task | None) -> GracePeriod:
 def synchronize_rcu(s: System, t: Task) -> TaskGen:
     """``synchronize_rcu``: sleep until every CPU that was IRQ-off when it was called has left
     that IRQ-off step."""
-    yield from wait_until(s, GracePeriodWait(start_grace_period(s, t)))
+    gp = start_grace_period(s, t)
+    if gp.cpus and s.tracing:
+        s.klog(
+            t.cpu,
+            f"synchronize_rcu(): waits for CPU{','.join(map(str, sorted(gp.cpus)))} (IRQ-off)",
+        )
+    yield from wait_until(s, GracePeriodWait(gp))
     return None
 
 
