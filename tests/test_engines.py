@@ -7,14 +7,17 @@ Budgets are counted in examples, not seconds, so that results do not depend on t
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
 
 import pcpfuzz.engines.pct  # noqa: F401  (registers "pct")
 import pcpfuzz.engines.random_walk  # noqa: F401  (registers "random")
+from pcpfuzz.actions import Signal
 from pcpfuzz.engines.base import ENGINES, EPISODE_STEPS, Budget
 from pcpfuzz.engines.choice import Chooser, full_swarm, support
-from pcpfuzz.engines.pct import DEPTH, pct_bound
+from pcpfuzz.engines.native import episode_rng, run_episode
+from pcpfuzz.engines.pct import DEPTH, EVENTS, pct_bound, pct_policy
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.ladder import geometry_for
 from pcpfuzz.profiles import PROFILES, get_profile
@@ -86,3 +89,33 @@ def test_chooser_draws_exactly_the_enabled_actions(profile: str) -> None:
             if action is None:
                 break
             s.apply(action)
+
+
+def _pct_episodes(profile: str, episodes: int) -> list[list]:
+    """The actions of the first ``episodes`` pct episodes on ``profile`` (seed 0)."""
+    make_policy = pct_policy()
+    out = []
+    for index in range(episodes):
+        s = System(get_profile(profile), Geometry())
+        policy = make_policy(s, episode_rng("pct", 0, index), _budget("pct", 1))
+        actions, _failure = run_episode(s, policy, EPISODE_STEPS["pct"])
+        out.append(actions)
+    return out
+
+
+def test_pct_delivers_signals_and_takes_cpus_down_and_up() -> None:
+    """pct's event points: over a few episodes it signals running offlines and takes CPUs
+    down and up, each only where enabled (``apply`` would raise otherwise)."""
+    seen = Counter(type(a).__name__ for actions in _pct_episodes("v5.10", 40) for a in actions)
+    assert seen["Signal"] >= 3 and seen["CpuDown"] >= 3 and seen["CpuUp"] >= 1, seen
+    assert max(seen["Signal"], seen["CpuDown"] + seen["CpuUp"]) <= 40 * EVENTS
+
+
+def test_pct_finds_a_bug_only_a_signal_reaches() -> None:
+    """In ZONE_MOVABLE isolation cannot fail (``has_unmovable_pages``), so the only way into
+    v5.11-noenable-onfail's missing ``zone_pcp_enable`` is a signalled offline."""
+    geometry = Geometry(movable_zone=True)
+    c = ENGINES["pct"](get_profile("v5.11-noenable-onfail"), geometry, 0, _budget("pct", 300))
+    assert c.failure is not None, f"nothing in {c.examples} examples"
+    assert c.failure.violation.invariant in ("LOCK-ORDER", "DEADLOCK")
+    assert any(isinstance(a, Signal) for a in c.failure.actions)
