@@ -271,6 +271,7 @@ def __rmqueue(s: System, order: int, mt: int) -> int | None:
     if alloc_cma and s.zone.nr_free_cma_pages > s.zone.nr_free_pages // 2:
         pfn = __rmqueue_smallest(s, order, MT.CMA)
         if pfn is not None:
+            s.note("__rmqueue: CMA first (more than half the free pages are CMA)")
             return pfn
     while True:
         pfn = __rmqueue_smallest(s, order, mt)
@@ -279,6 +280,7 @@ def __rmqueue(s: System, order: int, mt: int) -> int | None:
         if alloc_cma:
             pfn = __rmqueue_smallest(s, order, MT.CMA)
             if pfn is not None:
+                s.note("__rmqueue: CMA when the requested type ran out")
                 return pfn
         if not __rmqueue_fallback(s, order, mt):
             return None

@@ -27,7 +27,10 @@ def has_unmovable_pages(s: System, pfn: int, mt: int) -> int | None:
     pageblock counts only for a CMA caller; free pages (buddy, pcp, in flight) are skipped;
     in ZONE_MOVABLE everything allocated is assumed movable."""
     if get_pfnblock_migratetype(s, pfn) == MT.CMA:
-        return None if mt == MT.CMA else pfn
+        if mt == MT.CMA:
+            return None
+        s.note("has_unmovable_pages: a CMA pageblock for a non-CMA caller")
+        return pfn
     if s.geo.movable_zone:
         return None
     for p in range(pfn, pfn + s.geo.pageblock_nr_pages):
