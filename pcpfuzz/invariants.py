@@ -356,6 +356,32 @@ def check_managed(s: System) -> list[Violation]:
     return []
 
 
+def check_iso_rest(s: System) -> list[Violation]:
+    """ISO-REST: with no task in flight, every online pageblock that no isolation user holds
+    is back from ISOLATE: every path that isolates (offline's success, failure and signal
+    paths, ``alloc_contig_range``, onlining from v5.10) unisolates what it does not offline."""
+    if MT.ISOLATE not in s.pageblock_mt or s.tasks():
+        return []
+    bp = s.geo.block_pages
+    pbn = s.geo.pageblock_nr_pages
+    left = [
+        pb
+        for pb, mt in enumerate(s.pageblock_mt)
+        if mt == MT.ISOLATE
+        and s.block_online[pb * pbn // bp]
+        and not any(u.start <= pb * pbn < u.end for u in s.iso_users)
+    ]
+    if not left:
+        return []
+    return [
+        Violation(
+            "ISO-REST",
+            f"no task is running, but online pageblocks {left} are ISOLATE "
+            "with no isolation user holding them",
+        )
+    ]
+
+
 def check_deadlock(s: System) -> list[Violation]:
     if not s.stuck():
         return []
@@ -452,6 +478,11 @@ INVARIANTS: tuple[Invariant, ...] = (
         "FREECOUNT", "NR_FREE_PAGES and NR_FREE_CMA_PAGES match the freelists", check_freecount
     ),
     Invariant("ISO-COUNT", "nr_isolate_pageblock counts the ISOLATE pageblocks", check_iso_count),
+    Invariant(
+        "ISO-REST",
+        "at rest (no task running), no online pageblock is left ISOLATE without a user",
+        check_iso_rest,
+    ),
     Invariant(
         "NO-ISO-ON-PCP-TYPE",
         "no pcp page has cached migratetype ISOLATE",

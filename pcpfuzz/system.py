@@ -100,7 +100,7 @@ class System:
         """Ghost: tasks inside a start/undo isolation pass (FL-TYPE is checked outside)."""
         self.known_free_drift = 0
         """Ghost: NR_FREE_PAGES minus the freelists' count, caused by the undo-window defect
-        every modelled kernel has (``pcpfuzz.mm.isolation.counted_free_pages``)."""
+        every modelled kernel has (``pcpfuzz.mm.buddy.counted_free_pages``)."""
         self.known_isolate_drift = 0
         """Ghost: pageblocks ``nr_isolate_pageblock`` counts after a fallback steal rewrote them
         in an undo window (``pcpfuzz.mm.buddy.steal_suitable_fallback``)."""

@@ -3,8 +3,9 @@ model").
 
 Every draw is a valid ``Geometry`` by construction (nothing is filtered out): the memory-block
 size is a multiple of ``max(MAX_ORDER_NR_PAGES, pageblock_nr_pages)``, ``pageblock_order`` is at
-most ``MAX_ORDER - 1`` as in the kernel, and the sizing (the boot value of the fraction sysctl,
-or a scale on the managed page count in default mode) gives every CPU ``high >= 2``.
+most ``MAX_ORDER - 1`` as in the kernel, CMA areas start and end on that alignment (as
+``cma_init_reserved_mem`` requires), and the sizing (the boot value of the fraction sysctl, or a
+scale on the managed page count in default mode) gives every CPU ``high >= 2``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,19 @@ def sizings(draw: st.DrawFn, nr_pages: int) -> tuple[int, int]:
     return 0, scale
 
 
+MAX_CMA_AREAS = 2
+"""At most this many aligned units of a drawn zone are CMA (adjacent ones form one area)."""
+
+
+@st.composite
+def cma_pageblocks(draw: st.DrawFn, nr_pages: int, align: int, pageblock_order: int) -> tuple:
+    """CMA pageblocks for a zone of ``nr_pages``: a few of its ``align``-page units (``align``
+    is ``max(MAX_ORDER_NR_PAGES, pageblock_nr_pages)``), so every area is aligned."""
+    step = align >> pageblock_order
+    units = draw(st.sets(st.integers(0, nr_pages // align - 1), max_size=MAX_CMA_AREAS))
+    return tuple(pb for u in sorted(units) for pb in range(u * step, (u + 1) * step))
+
+
 @st.composite
 def geometries(
     draw: st.DrawFn,
@@ -44,7 +58,8 @@ def geometries(
 ) -> Geometry:
     """A zone of ``blocks`` memory blocks of at most ``max_block_pages`` pages on ``cpus`` CPUs,
     with ``pageblock_order`` 1-3, ``MAX_ORDER`` one or two above it, some blocks possibly
-    offline at boot, and active pcplists."""
+    offline at boot, active pcplists, and either some CMA areas or possibly a ZONE_MOVABLE
+    zone (the model's zone is one or the other: CMA in ZONE_MOVABLE is not modelled)."""
     pageblock_order = draw(st.integers(1, 3))
     max_order = draw(st.integers(pageblock_order + 1, pageblock_order + 2))
     align = max(1 << (max_order - 1), 1 << pageblock_order)
@@ -52,6 +67,7 @@ def geometries(
     nr_blocks = draw(st.integers(*blocks))
     online_blocks = draw(st.integers(1, nr_blocks))
     fraction, scale = draw(sizings(online_blocks * block_pages))
+    cma = draw(cma_pageblocks(nr_blocks * block_pages, align, pageblock_order))
     return Geometry(
         nr_blocks=nr_blocks,
         block_pages=block_pages,
@@ -61,6 +77,8 @@ def geometries(
         fraction=fraction,
         sizing_scale=scale,
         online_blocks=None if online_blocks == nr_blocks else online_blocks,
+        cma_pageblocks=cma,
+        movable_zone=not cma and draw(st.booleans()),
     )
 
 

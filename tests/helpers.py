@@ -10,6 +10,7 @@ from pcpfuzz.constants import MT
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.invariants import check
 from pcpfuzz.mm.buddy import __rmqueue_smallest, free_one_page, get_pfnblock_migratetype
+from pcpfuzz.mm.isolation import set_migratetype_isolate
 from pcpfuzz.mm.pcp import free_unref_page_commit
 from pcpfuzz.profiles import get_profile
 from pcpfuzz.state import Task, TaskGen, Wait
@@ -37,6 +38,17 @@ def names(violations: list[Violation]) -> list[str]:
 def kernel_task(cpu: int = 0) -> Task:
     """A task on ``cpu`` that the unit tests pass to kernel functions called directly."""
     return Task(10_000 + cpu, cpu, "test", (), None)  # type: ignore[arg-type]
+
+
+def isolate_pageblock(s: System, pfn: int, cpu: int = 0) -> int | None:
+    """``set_migratetype_isolate`` on ``pfn``'s pageblock by a unit test, which then holds it
+    as an isolation user would (so ISO-REST does not report it while the test holds it)."""
+    t = kernel_task(cpu)
+    ret = run_gen(set_migratetype_isolate(s, t, pfn, MT.MOVABLE))
+    if ret == 0:
+        start = pfn & ~(s.geo.pageblock_nr_pages - 1)
+        s.isolation_begin(t, start, start + s.geo.pageblock_nr_pages, "test")
+    return ret
 
 
 def run_gen(gen: TaskGen) -> int | None:

@@ -2,7 +2,7 @@
 ``move_freepages_block``, the free counters, and unisolation's re-free trick (spec §9.2)."""
 
 import pytest
-from helpers import free_blocks, give, holds, kernel_task, make, run_gen, take_all
+from helpers import free_blocks, give, holds, isolate_pageblock, make, take_all
 
 from pcpfuzz.actions import Start, Step
 from pcpfuzz.constants import MT
@@ -13,7 +13,7 @@ from pcpfuzz.mm.buddy import (
     free_one_page,
     move_freepages_block,
 )
-from pcpfuzz.mm.isolation import set_migratetype_isolate, unset_migratetype_isolate
+from pcpfuzz.mm.isolation import unset_migratetype_isolate
 
 M, U, ISO = "MOVABLE", "UNMOVABLE", "ISOLATE"
 
@@ -21,7 +21,7 @@ M, U, ISO = "MOVABLE", "UNMOVABLE", "ISOLATE"
 def isolate(s, *pfns: int) -> None:
     """``set_migratetype_isolate`` on the pageblocks of ``pfns`` (it must succeed)."""
     for pfn in pfns:
-        assert run_gen(set_migratetype_isolate(s, kernel_task(), pfn, MT.MOVABLE)) == 0
+        assert isolate_pageblock(s, pfn) == 0
 
 
 def test_order0_frees_merge_up_to_max_order() -> None:

@@ -51,11 +51,11 @@ def fuzz(*args: str, corpus: Path | None = None) -> tuple[int, list[dict]]:
 SAME = ("found", "invariant", "actions", "message")
 
 
-@pytest.mark.parametrize(("engine", "examples"), [("random", 160), ("pct", 400)])
+@pytest.mark.parametrize(("engine", "examples"), [("random", 160), ("pct", 600)])
 def test_findings_equal_a_serial_runs(
     cluster: distributed.Client, engine: str, examples: int, tmp_path: Path
 ) -> None:
-    """Seed 0 fails at example 9 (random) and 322 (pct): in a unit after the first for pct."""
+    """Seed 0 fails at example 9 (random) and 507 (pct): in a unit after the first for pct."""
     args = ("--engine", engine, "--profile", "v5.9-nofix", "--profile", "v5.10")
     args += ("--max-examples", str(examples), "--time", "120")
     status, serial = fuzz(*args, corpus=tmp_path / "serial")

@@ -7,14 +7,17 @@ Budgets are counted in examples, not seconds, so that results do not depend on t
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
 
 import pcpfuzz.engines.pct  # noqa: F401  (registers "pct")
 import pcpfuzz.engines.random_walk  # noqa: F401  (registers "random")
+from pcpfuzz.actions import CpuDown, CpuUp, Signal
 from pcpfuzz.engines.base import ENGINES, EPISODE_STEPS, Budget
 from pcpfuzz.engines.choice import Chooser, full_swarm, support
-from pcpfuzz.engines.pct import DEPTH, pct_bound
+from pcpfuzz.engines.native import episode_rng, run_episode
+from pcpfuzz.engines.pct import DEPTH, EVENTS, pct_bound, pct_policy
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.ladder import geometry_for
 from pcpfuzz.profiles import PROFILES, get_profile
@@ -86,3 +89,26 @@ def test_chooser_draws_exactly_the_enabled_actions(profile: str) -> None:
             if action is None:
                 break
             s.apply(action)
+
+
+def _pct_episodes(profile: str, episodes: int) -> list[list]:
+    """The actions of the first ``episodes`` pct episodes on ``profile`` (seed 0)."""
+    make_policy = pct_policy()
+    out = []
+    for index in range(episodes):
+        s = System(get_profile(profile), Geometry())
+        policy = make_policy(s, episode_rng("pct", 0, index), _budget("pct", 1))
+        actions, _failure = run_episode(s, policy, EPISODE_STEPS["pct"])
+        out.append(actions)
+    return out
+
+
+def test_pct_delivers_signals_and_takes_cpus_down() -> None:
+    """pct's event points: over a few episodes it signals running offlines and takes CPUs
+    down, each only where enabled (``apply`` would raise otherwise), at most ``EVENTS`` times
+    an episode."""
+    episodes = _pct_episodes("v5.10", 40)
+    seen = Counter(type(a).__name__ for actions in episodes for a in actions)
+    assert seen["Signal"] >= 3 and seen["CpuDown"] >= 3, seen
+    events = (Signal, CpuDown, CpuUp)
+    assert all(sum(isinstance(a, events) for a in actions) <= EVENTS for actions in episodes)

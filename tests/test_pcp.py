@@ -2,11 +2,10 @@
 flush, the split allocation step, per-CPU drains, ``drain_all_pages`` and its forced form."""
 
 import pytest
-from helpers import free_blocks, holds, kernel_task, lines, make, run_gen, take_all, to_pcp
+from helpers import free_blocks, holds, isolate_pageblock, lines, make, take_all, to_pcp
 
 from pcpfuzz.actions import Run, RunWork, Start, Step
 from pcpfuzz.constants import MT
-from pcpfuzz.mm.isolation import set_migratetype_isolate
 from pcpfuzz.mm.pcp import free_pcppages_bulk
 from pcpfuzz.state import MutexWait, WorkWait
 from pcpfuzz.violation import Hang
@@ -67,7 +66,7 @@ def test_without_the_clamp_the_bulk_free_searches_forever() -> None:
 
 def test_bulk_free_rereads_the_pageblock_type_when_the_zone_has_isolated_pageblocks() -> None:
     s = pcp_with("v5.11", MOVABLE=(8, 9))
-    run_gen(set_migratetype_isolate(s, kernel_task(1), 8, MT.MOVABLE))
+    isolate_pageblock(s, 8, cpu=1)
     bulk_free(s, 2)
     assert free_blocks(s) == {(8, 1, "ISOLATE")}
     assert s.zone.nr_free_pages == 0
@@ -105,7 +104,7 @@ def test_a_free_that_cached_isolate_goes_straight_to_the_buddy() -> None:
     s.apply(Start(0, "alloc_pages", (0, MT.MOVABLE)))
     s.apply(Step(0))
     pfn = s.pool()[0]
-    run_gen(set_migratetype_isolate(s, kernel_task(1), pfn, MT.MOVABLE))
+    isolate_pageblock(s, pfn, cpu=1)
     s.apply(Start(0, "free_pages", (pfn,)))  # prepare reads ISOLATE
     assert s.cached_mt[pfn] == MT.ISOLATE
     s.apply(Step(0))

@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
+from helpers import kernel_task
 
 from pcpfuzz.actions import Start, Step
 from pcpfuzz.constants import MT
@@ -176,6 +177,8 @@ def test_free_unref_folios_drops_the_pcp_lock_for_an_isolated_page_mid_batch() -
     a, b = next((x, y) for x, y in zip(pool, pool[1:], strict=False) if s.pb(x) != s.pb(y))
     assert move_freepages_block_isolate(s, b, MT.ISOLATE)
     s.zone.nr_isolate_pageblock += 1
+    start = b & ~(s.geo.pageblock_nr_pages - 1)
+    s.isolation_begin(kernel_task(1), start, start + s.geo.pageblock_nr_pages, "test")
     s.apply(Start(0, "free_unref_page_list", (a, b)))
     _run(s, 0)
     assert a in s.pcp[0].lists[MT.MOVABLE] and s.where(b).endswith("on the ISOLATE list")

@@ -34,7 +34,8 @@ KINDS = ("start", "step", "run", "work", "signal", "cpu")
 """Action kinds, in the order the chooser lists them. ``cpu`` is CPU hotplug (down or up)."""
 SWARM_KINDS = ("signal", "cpu")
 """Kinds a swarm may switch off for an episode; the others are always on, or tasks would
-never progress."""
+never progress. They are the events from outside the scheduler (a signal, CPU hotplug), not a
+CPU's next step: what the ``pct`` engine fires at its event points."""
 OP_ON = 0.8
 """Probability that a swarm keeps an operation on. Races need three or four operations
 together (allocate, free, offline), so most of them stay on."""
@@ -128,6 +129,14 @@ def cpu_groups(s: System, kinds: frozenset[str]) -> dict[str, list[int]]:
 SIMPLE: dict[str, type] = {"step": Step, "run": Run, "work": RunWork, "signal": Signal}
 
 
+def cpu_kind_action(s: System, kind: str, cpu: int) -> Action:
+    """The action of a non-start ``kind`` on ``cpu``: for ``cpu``, up if it is down, else
+    down."""
+    if kind == "cpu":
+        return CpuUp(cpu) if not s.cpus[cpu].online else CpuDown(cpu)
+    return SIMPLE[kind](cpu)
+
+
 class Chooser:
     """One episode's random source, swarm and memory of recently touched pfns."""
 
@@ -177,10 +186,17 @@ class Chooser:
                     del groups[kind]
                     continue
                 return action
-            if kind == "cpu":
-                return CpuUp(cpu) if not s.cpus[cpu].online else CpuDown(cpu)
-            return SIMPLE[kind](cpu)
+            return cpu_kind_action(s, kind, cpu)
         return None
+
+    def event(self, s: System) -> Action | None:
+        """A random enabled event of the swarm (``SWARM_KINDS``): a kind, then a CPU; None
+        when none is enabled."""
+        groups = cpu_groups(s, self.swarm.kinds.intersection(SWARM_KINDS))
+        if not groups:
+            return None
+        kind = _pick(self.rng, list(groups))
+        return cpu_kind_action(s, kind, _pick(self.rng, groups[kind]))
 
 
 def support(s: System, swarm: Swarm) -> set[Action]:
@@ -190,8 +206,6 @@ def support(s: System, swarm: Swarm) -> set[Action]:
         for cpu in cpus:
             if kind == "start":
                 out.update(Start(cpu, n, a) for n in swarm.ops for a in OPS[n].args(s))
-            elif kind == "cpu":
-                out.add(CpuUp(cpu) if not s.cpus[cpu].online else CpuDown(cpu))
             else:
-                out.add(SIMPLE[kind](cpu))
+                out.add(cpu_kind_action(s, kind, cpu))
     return out

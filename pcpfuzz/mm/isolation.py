@@ -10,6 +10,8 @@ from pcpfuzz.mm.buddy import (
     __isolate_free_page,
     __mod_zone_freepage_state,
     __putback_isolated_page,
+    _free_drift,
+    counted_free_pages,
     get_pfnblock_migratetype,
     move_freepages_block,
     set_pageblock_migratetype,
@@ -26,7 +28,10 @@ def has_unmovable_pages(s: System, pfn: int, mt: int) -> int | None:
     pageblock counts only for a CMA caller; free pages (buddy, pcp, in flight) are skipped;
     in ZONE_MOVABLE everything allocated is assumed movable."""
     if get_pfnblock_migratetype(s, pfn) == MT.CMA:
-        return None if mt == MT.CMA else pfn
+        if mt == MT.CMA:
+            return None
+        s.note("has_unmovable_pages: a CMA pageblock for a non-CMA caller")
+        return pfn
     if s.geo.movable_zone:
         return None
     for p in range(pfn, pfn + s.geo.pageblock_nr_pages):
@@ -34,34 +39,6 @@ def has_unmovable_pages(s: System, pfn: int, mt: int) -> int | None:
         if head >= 0 and not s.allocated[head].movable:
             return p
     return None
-
-
-def counted_free_pages(s: System, pfn: int) -> int:
-    """Pages of the free blocks headed in ``pfn``'s pageblock that sit on a counted (not
-    ISOLATE) freelist: what ``move_freepages_block`` moves that NR_FREE_PAGES already counts.
-    The kernel assumes a pageblock's free blocks are all on its type's lists; in an undo window
-    they need not be, and the difference is the NR_FREE_PAGES drift of ``known_free_drift``."""
-    nr = s.geo.pageblock_nr_pages
-    p = pfn & ~(nr - 1)
-    end = p + nr
-    counted = 0
-    while p < end:
-        order = s.buddy_order[p]
-        if order < 0:
-            p += 1
-            continue
-        if s.buddy_mt[p] != MT.ISOLATE:
-            counted += 1 << order
-        p += 1 << order
-    return counted
-
-
-def _free_drift(s: System, drift: int) -> None:
-    """Ghost: NR_FREE_PAGES moved by ``drift`` pages away from the freelists, by a defect the
-    kernel code has in every version (see ``docs/fidelity.md``)."""
-    if drift:
-        s.known_free_drift += drift
-        s.note("known defect: NR_FREE_PAGES drift in an isolation undo window")
 
 
 def set_migratetype_isolate(s: System, t: Task, pfn: int, restore_mt: int) -> TaskGen:
