@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from pcpfuzz.mm.drain import pcpu_drain_mutex_lock
 from pcpfuzz.mm.locking import mutex_unlock, spin_lock, spin_unlock
+from pcpfuzz.mm.pcp import pcp_use
 from pcpfuzz.mm6.page_alloc import free_pcppages_bulk
 from pcpfuzz.state import IRQ_OFF, Task, TaskGen
 
@@ -40,9 +41,11 @@ def drain_pages_zone(s: System, t: Task, cpu: int) -> TaskGen:
             )
         return None
     yield None
+    pcp_use(s, t, pcp, "drain_pages_zone takes the lock of")
     yield from spin_lock(s, t, pcp.lock, irqs_off=True)
     t.pcp_draining = True
     yield IRQ_OFF
+    pcp_use(s, t, pcp, "drain_pages_zone frees the lists of")
     yield from free_pcppages_bulk(s, t, pcp.count, pcp, 0, cpu)
     t.pcp_draining = False
     spin_unlock(s, t, pcp.lock)
