@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pcpfuzz.mm.drain import pcpu_drain_mutex_lock
-from pcpfuzz.mm.locking import mutex_unlock, spin_lock, spin_unlock
+from pcpfuzz.mm.locking import mutex_unlock, spin_unlock
 from pcpfuzz.mm.pcp import pcp_use
 from pcpfuzz.mm6.page_alloc import pcp_spin_lock
 from pcpfuzz.mm612.page_alloc import free_pcppages_bulk
@@ -111,7 +111,7 @@ def decay_pcp_high(s: System, t: Task) -> TaskGen:
         s.note("decay_pcp_high flushed")
         yield None
         pcp_use(s, t, pcp, "decay_pcp_high takes the lock of")
-        yield from spin_lock(s, t, pcp.lock, irqs_off=True)
+        yield from pcp_spin_lock(s, t, pcp, "decay_pcp_high")
         yield from free_pcppages_bulk(s, t, to_drain, pcp, 0, t.cpu)
         spin_unlock(s, t, pcp.lock)
         todo += 1
