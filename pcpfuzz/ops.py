@@ -117,8 +117,9 @@ def campaign_keeps_populated(profile: Profile) -> bool:
     """Whether fuzz campaigns on ``profile`` keep the zone populated (``System.keep_populated``).
     Emptying the zone under a concurrent pageset user is a use-after-free on every 5.x kernel
     (PCP-UAF; ``tests/test_stateful.py``, README "Zone reset"), which would mask what the
-    series and the zoo bugs change; v6.1 does not report PCP-UAF yet, and the profiles of
-    ``EMPTIES_THE_ZONE`` need the empty zone."""
+    series and the zoo bugs change. The modern kernels (v6.1, v6.12) empty the zone: their
+    PCP-UAF counterpart is reported there (``tests/test_v61.py``, ``tests/test_v612.py``), and
+    their PCP-HB finding needs the empty zone, as do the profiles of ``EMPTIES_THE_ZONE``."""
     return not profile.pcp_spinlock and profile.name not in EMPTIES_THE_ZONE
 
 

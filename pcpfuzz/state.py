@@ -286,7 +286,7 @@ class PerCpuPages61:
     free_factor: int = 0
     lists: list[list[int]] = attrs.Factory(lambda: [[] for _ in range(NR_PCP_LISTS)])
     freed: bool = False
-    """Ghost, as ``PerCpuPages.freed`` (the v6.1 ``zone_pcp_reset`` does not set it yet)."""
+    """Ghost, as ``PerCpuPages.freed``: the v6.1 ``zone_pcp_reset`` freed it."""
 
     def order_of(self, index: int) -> int:
         """``pindex_to_order``."""

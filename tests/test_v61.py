@@ -3,6 +3,7 @@ trylock fallback, incremental checks equal to full checks (test_corpus_entries r
 corpus)."""
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 from pcpfuzz.actions import CpuDown, CpuUp, Run, Start, Step
@@ -357,3 +358,80 @@ def test_a_block_above_the_pcp_orders_is_freed_through_free_pages_ok() -> None:
     assert s.buddy_order[pfn] < 0 and pfn in s.inflight
     _run(s, 0)  # the locked free_one_page
     assert s.buddy_order[pfn] == 5 and s.zone.nr_free_pages == 64 and s.pcp[0].count == 0
+
+
+ZONE_RESET_GEOMETRY = Geometry(nr_blocks=2, online_blocks=1, fraction=0, sizing_scale=1024)
+"""One block online of two: offlining block 0 empties the zone (``zone_pcp_reset``)."""
+
+
+def offline_until(s: System, point: Callable[[System], bool]) -> list[Start | Step]:
+    """Start offline of block 0 on CPU0 and step it alone until ``point(s)``; the actions."""
+    actions: list[Start | Step] = [Start(0, "offline_pages", (0,))]
+    s.apply(actions[0])
+    while not point(s):
+        assert s.cpus[0].task is not None, "the offline ended before the point"
+        actions.append(Step(0))
+        s.apply(actions[-1])
+    return actions
+
+
+def past_zone_pcp_enable(s: System) -> bool:
+    """Block 0 is offline and ``zone_pcp_enable`` has released ``pcp_batch_high_lock``."""
+    return not s.block_online[0] and s.pcp_batch_high_lock.owner is None
+
+
+def zone_reset_uaf(profile: str) -> tuple[System, list[str]]:
+    """CPU1's allocation takes its ``pcp->lock`` after ``zone_pcp_enable`` (and stays inside:
+    empty list, a refill is due); CPU0 runs the offline to the end (the zone empties:
+    ``zone_pcp_reset``); then CPU1 goes on. The system and the violations' messages."""
+    s = System(get_profile(profile), ZONE_RESET_GEOMETRY, tracing=True)
+    offline_until(s, past_zone_pcp_enable)
+    for action in (Start(1, "alloc_pages", (0, MT.MOVABLE)), Run(0)):
+        s.apply(action)
+    cpu1 = s.cpus[1].task
+    assert s.cpus[0].task is None and s.zone.present_pages == 0
+    assert cpu1 is not None and cpu1.irq_off and s.pcp[1].lock.owner == cpu1.tid
+    s.apply(Run(1))
+    return s, [v.message for v in check(s, full=True)]
+
+
+UAF_MESSAGES = [
+    "CPU1 alloc_pages: rmqueue_bulk refills a pageset zone_pcp_reset freed (use-after-free)",
+    "CPU1 alloc_pages: rmqueue_pcplist adds the refill to the count of a pageset "
+    "zone_pcp_reset freed (use-after-free)",
+]
+
+
+def test_an_allocation_inside_its_pcp_section_across_zone_pcp_reset_uses_the_freed_pageset() -> (
+    None
+):
+    """docs/v6.1.md, "PCP-UAF": nothing between ``zone_pcp_enable`` and ``zone_pcp_reset``
+    (6.1 MH 1925-1935) waits for CPU1, IRQ-off in ``rmqueue_pcplist`` since its trylock."""
+    s, messages = zone_reset_uaf("v6.1")
+    assert messages == UAF_MESSAGES
+    assert s.zone.pageset_is_boot and not any(pcp.freed for pcp in s.pcp)
+
+
+def flush_work_wait(profile: str) -> tuple[System, str]:
+    """CPU1's allocation enters its pcp section after ``zone_pcp_disable``'s drain (the
+    refill of one page is due); CPU0's offline of block 0 (others stay online) runs until
+    it blocks: the wait it blocks in."""
+    s = System(get_profile(profile), Geometry())
+    offline_until(s, lambda s: s.pcp_disabled)
+    s.apply(Start(1, "alloc_pages", (0, MT.UNMOVABLE)))
+    while s.cpus[0].task is not None and s.cpus[0].task.runnable(s):
+        s.apply(Step(0))
+    offline = s.cpus[0].task
+    assert offline is not None and offline.wait is not None
+    return s, offline.wait.describe()
+
+
+def test_mem_going_offline_waits_for_a_cpu_inside_its_irq_off_pcp_section() -> None:
+    """6.1 MH 1863 ``memory_notify(MEM_GOING_OFFLINE)``: SLUB's ``flush_all_cpus_locked``
+    (6.1 mm/slub.c 2754) queues ``flush_cpu_slab`` on CPU1 and flushes it; CPU1's kworker runs
+    only once its IRQ-off section ends, and then the offline goes on."""
+    s, wait = flush_work_wait("v6.1")
+    assert wait == "flush_work(flush_cpu_slab), CPU1 not preemptible"
+    assert [u.kind for u in s.iso_users] == ["offline"]
+    s.apply(Run(1))
+    assert s.cpus[0].task is not None and s.cpus[0].task.runnable(s)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 from helpers import kernel_task
+from test_v61 import UAF_MESSAGES, flush_work_wait, zone_reset_uaf
 
-from pcpfuzz.actions import Start, Step
+from pcpfuzz.actions import Run, Start, Step
 from pcpfuzz.constants import MT
 from pcpfuzz.corpus import load_entry
 from pcpfuzz.invariants import check
@@ -249,3 +250,23 @@ def test_the_emptied_zone_cache_finding_of_v6_1_is_still_in_v6_12() -> None:
 @pytest.mark.parametrize("entry", ["DRAIN-LOCKED-1a65508b28", "DRAIN-LOCKED-19b2b359a2"])
 def test_v6_1s_unlocked_count_read_findings_pass_on_v6_12(entry: str) -> None:
     assert _replay(f"v6.1/{entry}.json") is None
+
+
+def test_an_allocation_inside_its_pcp_section_across_zone_pcp_reset_uses_the_freed_pageset() -> (
+    None
+):
+    """docs/v6.12.md, "PCP-UAF": as v6.1's; CPU1 is preemption-off (IRQs on) from
+    ``pcp_spin_trylock`` (6.12 PA 3030) and nothing from ``zone_pcp_enable`` to
+    ``zone_pcp_reset`` (6.12 MH 2073-2088) waits for it."""
+    s, messages = zone_reset_uaf("v6.12")
+    assert messages == UAF_MESSAGES
+    assert s.zone.pageset_is_boot and not any(pcp.freed for pcp in s.pcp)
+
+
+def test_mem_going_offline_waits_for_a_cpu_inside_its_preemption_off_pcp_section() -> None:
+    """6.12 MH 2006: ``flush_all_cpus_locked`` (6.12 mm/slub.c 3312) waits for CPU1's kworker,
+    which cannot run inside ``pcp_spin_trylock``'s preemption-off section."""
+    s, wait = flush_work_wait("v6.12")
+    assert wait == "flush_work(flush_cpu_slab), CPU1 not preemptible"
+    s.apply(Run(1))
+    assert s.cpus[0].task is not None and s.cpus[0].task.runnable(s)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, mt_name
 from pcpfuzz.mm.buddy import (
@@ -19,9 +19,16 @@ if TYPE_CHECKING:
     from pcpfuzz.system import System
 
 
-def pcp_use(s: System, t: Task, pcp: PerCpuPages, what: str) -> None:
-    """A task uses ``pcp``, a pageset pointer it read in an earlier step: KASAN's
-    use-after-free report (PCP-UAF) when ``zone_pcp_reset`` has freed it since."""
+class Pageset(Protocol):
+    """Any kernel's ``struct per_cpu_pages`` (5.x, v6.1, v6.12): its ghost ``freed`` flag."""
+
+    freed: bool
+
+
+def pcp_use(s: System, t: Task, pcp: Pageset, what: str) -> None:
+    """A task uses ``pcp`` (or its ``pcp->lock``, which lives in it), a pageset pointer it
+    read in an earlier step: KASAN's use-after-free report (PCP-UAF) when ``zone_pcp_reset``
+    has freed it since."""
     if pcp.freed:
         s.bug(
             "PCP-UAF",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pcpfuzz.mm.smp import on_each_cpu_cond
+from pcpfuzz.mm.smp import on_each_cpu_cond, queue_work_on_each_cpu_and_flush
 from pcpfuzz.state import Task, TaskGen
 
 if TYPE_CHECKING:
@@ -17,6 +17,15 @@ def flush_all(s: System, t: Task) -> TaskGen:
     flush_cpu_slab, s, 1)``. The model has no slab caches: every CPU is taken to hold a CPU slab
     of some cache, so the IPI goes to every online CPU."""
     yield from on_each_cpu_cond(s, t, "flush_cpu_slab")
+    return None
+
+
+def flush_all_cpus_locked(s: System, t: Task) -> TaskGen:
+    """6.1/6.12 ``flush_all_cpus_locked`` (6.1 mm/slub.c 2754, 6.12 3312), which
+    ``slab_mem_going_offline_callback`` calls for every cache (6.1 4664, 6.12 5741):
+    ``queue_work_on(cpu, flushwq, flush_cpu_slab)`` on every online CPU with a CPU slab (all
+    of them, as in ``flush_all``), then ``flush_work`` each."""
+    yield from queue_work_on_each_cpu_and_flush(s, t, "flush_cpu_slab")
     return None
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pcpfuzz.mm.drain import pcpu_drain_mutex_lock
-from pcpfuzz.mm.locking import mutex_unlock, spin_lock, spin_unlock
-from pcpfuzz.mm6.page_alloc import free_pcppages_bulk
+from pcpfuzz.mm.locking import mutex_unlock, spin_unlock
+from pcpfuzz.mm.pcp import pcp_use
+from pcpfuzz.mm6.page_alloc import free_pcppages_bulk, pcp_spin_lock
 from pcpfuzz.state import IRQ_OFF, Task, TaskGen
 
 if TYPE_CHECKING:
@@ -40,9 +41,11 @@ def drain_pages_zone(s: System, t: Task, cpu: int) -> TaskGen:
             )
         return None
     yield None
-    yield from spin_lock(s, t, pcp.lock, irqs_off=True)
+    pcp_use(s, t, pcp, "drain_pages_zone takes the lock of")
+    yield from pcp_spin_lock(s, t, pcp, "drain_pages_zone")
     t.pcp_draining = True
     yield IRQ_OFF
+    pcp_use(s, t, pcp, "drain_pages_zone frees the lists of")
     yield from free_pcppages_bulk(s, t, pcp.count, pcp, 0, cpu)
     t.pcp_draining = False
     spin_unlock(s, t, pcp.lock)

@@ -13,6 +13,7 @@ from pcpfuzz.mm.isolation import test_pages_isolated
 from pcpfuzz.mm.locking import spin_lock, spin_unlock
 from pcpfuzz.mm.migrate import do_migrate_range, scan_movable_pages
 from pcpfuzz.mm.pageset import zone_pcp_enable
+from pcpfuzz.mm.slub import flush_all_cpus_locked
 from pcpfuzz.mm6.buddy import __free_one_page
 from pcpfuzz.mm6.page_isolation import start_isolate_page_range, undo_isolate_page_range
 from pcpfuzz.mm6.pageset import (
@@ -27,10 +28,18 @@ if TYPE_CHECKING:
     from pcpfuzz.system import System
 
 
+def memory_notify_going_offline(s: System, t: Task) -> TaskGen:
+    """6.1/6.12 ``memory_notify(MEM_GOING_OFFLINE)`` (6.1 MH 1863, 6.12 MH 2006), right after
+    the isolation: SLUB's ``slab_mem_going_offline_callback`` runs ``flush_all_cpus_locked``
+    for every cache; one stands for them all, as in 5.x (``mm.slub``)."""
+    yield from flush_all_cpus_locked(s, t)
+    return None
+
+
 def offline_pages(s: System, t: Task, block: int) -> TaskGen:
     """v6.1 ``offline_pages`` (§6.5): ``mem_hotplug_begin``; ``zone_pcp_disable`` (and
-    ``lru_cache_disable``); isolate; migrate and test until every page is free, checking
-    ``signal_pending`` each pass; offline the free pages; ``zone_pcp_enable``; adjust the
+    ``lru_cache_disable``); isolate; MEM_GOING_OFFLINE; migrate and test until every page is free,
+    checking ``signal_pending`` each pass; offline the free pages; ``zone_pcp_enable``; adjust the
     managed pages; ``init_per_zone_wmark_min``; ``zone_pcp_reset`` if the zone emptied."""
     start, end = s.geo.block_range(block)
     yield from mem_hotplug_begin(s, t)
@@ -48,6 +57,7 @@ def offline_pages(s: System, t: Task, block: int) -> TaskGen:
         mem_hotplug_done(s, t)
         return ret
     s.isolation_begin(t, start, end, "offline")
+    yield from memory_notify_going_offline(s, t)
     while True:
         pfn = start
         while True:

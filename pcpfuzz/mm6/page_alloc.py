@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, SWAP_CLUSTER_MAX, mt_name
 from pcpfuzz.mm.buddy import __mod_zone_freepage_state, __rmqueue, get_pfnblock_migratetype
 from pcpfuzz.mm.locking import spin_lock, spin_trylock, spin_unlock
-from pcpfuzz.mm.pcp import allocated
+from pcpfuzz.mm.pcp import allocated, pcp_use
 from pcpfuzz.mm6.buddy import __free_one_page, __free_pages_ok, free_one_page
 from pcpfuzz.state import (
     IRQ_OFF,
@@ -26,6 +26,7 @@ from pcpfuzz.state import (
 from pcpfuzz.violation import Hang
 
 if TYPE_CHECKING:
+    from pcpfuzz.mm612.percpu import PerCpuPages612
     from pcpfuzz.system import System
 
 
@@ -70,7 +71,10 @@ def free_pcppages_bulk(
     then empty lists round robin from ``pindex``, each page freed with its cached type
     (re-read when the zone has isolated pageblocks): no page is ever in flight."""
     count = min(pcp.count, count)
+    contended = s.zone_lock.owner is not None
     yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
+    if contended:
+        pcp_use(s, t, pcp, "free_pcppages_bulk empties")
     isolated = s.zone.nr_isolate_pageblock > 0
     min_p, max_p = 0, NR_PCP_LISTS - 1
     pindex -= 1
@@ -122,6 +126,7 @@ def free_unref_page_commit(
     pcp.lists[pindex].insert(0, pfn)
     pcp.count += 1 << order
     yield IRQ_OFF
+    pcp_use(s, t, pcp, "free_unref_page_commit reads high and batch of")
     free_high = bool(pcp.free_factor) and 0 < order <= PAGE_ALLOC_COSTLY_ORDER
     high = nr_pcp_high(pcp, free_high)
     if s.tracing:
@@ -159,6 +164,19 @@ def free_unref_page(s: System, t: Task, pfn: int, order: int) -> TaskGen:
     return None
 
 
+def pcp_spin_lock(
+    s: System, t: Task, pcp: PerCpuPages61 | PerCpuPages612, who: str = "pcp_spin_lock"
+) -> TaskGen:
+    """``spin_lock(&pcp->lock)`` of a pageset pointer read in this step (6.1
+    ``pcp_spin_lock_irqsave``, a drainer's lock): spinning is a step boundary, after which
+    the lock (in the pageset) is taken and the pageset used."""
+    contended = pcp.lock.owner is not None
+    yield from spin_lock(s, t, pcp.lock, irqs_off=True)
+    if contended:
+        pcp_use(s, t, pcp, f"{who} takes the lock of")
+    return None
+
+
 def free_unref_page_list(s: System, t: Task, pfns: tuple[int, ...]) -> TaskGen:
     """v6.1 ``free_unref_page_list`` (§2.1), order 0: prepare each page (one step each; ISOLATE
     pages to the buddy), then commit the rest under the blocking ``pcp_spin_lock_irqsave``,
@@ -174,16 +192,18 @@ def free_unref_page_list(s: System, t: Task, pfns: tuple[int, ...]) -> TaskGen:
     if not rest:
         return None
     pcp = s.pcp[t.cpu]
-    yield from spin_lock(s, t, pcp.lock, irqs_off=True)
+    yield from pcp_spin_lock(s, t, pcp)
     for i, pfn in enumerate(rest):
         if i:
             yield IRQ_OFF
+            pcp_use(s, t, pcp, "free_unref_page_list commits to")
         mt = s.cached_mt[pfn]
         mt = mt if mt < MIGRATE_PCPTYPES else MT.MOVABLE
         yield from free_unref_page_commit(s, t, pcp, pfn, mt, 0)
         if (i + 1) % SWAP_CLUSTER_MAX == 0:
             spin_unlock(s, t, pcp.lock)
-            yield from spin_lock(s, t, pcp.lock, irqs_off=True)
+            pcp = s.pcp[t.cpu]
+            yield from pcp_spin_lock(s, t, pcp)
     spin_unlock(s, t, pcp.lock)
     return None
 
@@ -221,15 +241,18 @@ def rmqueue_pcplist(s: System, t: Task, order: int, mt: int) -> TaskGen:
     if not lst:
         if batch > 1:
             batch = max(batch >> order, 2)
+        pcp_use(s, t, pcp, "rmqueue_bulk refills")
         n = yield from rmqueue_bulk(s, t, order, batch, lst, mt)
         if s.tracing:
             s.klog(t.cpu, f"rmqueue_bulk(order {order}, {batch}): {n} to pcp{t.cpu}")
         yield IRQ_OFF
+        pcp_use(s, t, pcp, "rmqueue_pcplist adds the refill to the count of")
         pcp.count += n << order
         if not lst:
             spin_unlock(s, t, pcp.lock)
             return None
         yield IRQ_OFF
+    pcp_use(s, t, pcp, "__rmqueue_pcplist pops from")
     pfn = lst.pop(0)
     pcp.count -= 1 << order
     spin_unlock(s, t, pcp.lock)

@@ -4,7 +4,7 @@ recompute, CPU hotplug and high-fraction sysctl write."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import EINVAL
@@ -22,6 +22,7 @@ from pcpfuzz.mm6.drain import __drain_all_pages
 from pcpfuzz.state import PerCpuPages61, SpinLock, Task, TaskGen
 
 if TYPE_CHECKING:
+    from pcpfuzz.mm612.percpu import PerCpuPages612
     from pcpfuzz.system import System
 
 WATERMARK_SCALE_FACTOR = 10
@@ -149,11 +150,18 @@ def setup_zone_pageset(s: System, t: Task) -> TaskGen:
     return None
 
 
-def zone_pcp_reset(s: System) -> None:
-    """``zone_pcp_reset``: an emptied zone goes back to ``boot_pageset`` (high 0, batch 1); the
-    zone's cache of high/batch is kept."""
+def zone_pcp_reset(
+    s: System, init: Callable[[System, SpinLock], PerCpuPages61 | PerCpuPages612] | None = None
+) -> None:
+    """6.1/6.12 ``zone_pcp_reset`` (6.1 PA 9523, 6.12 PA 6794): an emptied zone goes back to
+    ``boot_pageset`` (``init``'s fresh pagesets: v6.1's high 0, batch 1 by default); a pageset
+    that was not the boot one is freed (``free_percpu(zone->per_cpu_pageset)``: PCP-UAF for a
+    task still holding it). Not under ``pcp_batch_high_lock``; the zone's cache is kept."""
+    if not s.zone.pageset_is_boot:
+        for pcp in s.pcp:
+            pcp.freed = True
     s.zone.pageset_is_boot = True
-    s.pcp = [per_cpu_pages_init(s, pcp.lock) for pcp in s.pcp]
+    s.pcp = [(init or per_cpu_pages_init)(s, pcp.lock) for pcp in s.pcp]
 
 
 def percpu_pagelist_high_fraction_sysctl_handler(s: System, t: Task, value: int) -> TaskGen:

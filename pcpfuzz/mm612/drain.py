@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pcpfuzz.mm.drain import pcpu_drain_mutex_lock
-from pcpfuzz.mm.locking import mutex_unlock, spin_lock, spin_unlock
+from pcpfuzz.mm.locking import mutex_unlock, spin_unlock
+from pcpfuzz.mm.pcp import pcp_use
+from pcpfuzz.mm6.page_alloc import pcp_spin_lock
 from pcpfuzz.mm612.page_alloc import free_pcppages_bulk
 from pcpfuzz.mm612.percpu import PCP_BATCH_SCALE_MAX
 from pcpfuzz.state import Task, TaskGen
@@ -22,8 +24,12 @@ def drain_pages_zone(s: System, t: Task, cpu: int) -> TaskGen:
     ``min(count, batch << SCALE_MAX)``, unlock (one step), until the count read is 0. At that
     last hold the pcp is empty under its lock (DRAIN-LOCKED, §8.3)."""
     pcp = s.pcp[cpu]
+    chunk = False
     while True:
-        yield from spin_lock(s, t, pcp.lock, irqs_off=True)
+        if chunk:
+            pcp_use(s, t, pcp, "drain_pages_zone takes the lock of")
+        yield from pcp_spin_lock(s, t, pcp, "drain_pages_zone")
+        chunk = True
         count = pcp.count
         if count:
             to_drain = min(count, pcp.batch << PCP_BATCH_SCALE_MAX)
@@ -104,7 +110,8 @@ def decay_pcp_high(s: System, t: Task) -> TaskGen:
             )
         s.note("decay_pcp_high flushed")
         yield None
-        yield from spin_lock(s, t, pcp.lock, irqs_off=True)
+        pcp_use(s, t, pcp, "decay_pcp_high takes the lock of")
+        yield from pcp_spin_lock(s, t, pcp, "decay_pcp_high")
         yield from free_pcppages_bulk(s, t, to_drain, pcp, 0, t.cpu)
         spin_unlock(s, t, pcp.lock)
         todo += 1

@@ -13,6 +13,7 @@ from pcpfuzz.mm.hotplug import mem_hotplug_begin, mem_hotplug_done
 from pcpfuzz.mm.isolation import test_pages_isolated
 from pcpfuzz.mm.locking import spin_lock, spin_unlock
 from pcpfuzz.mm.migrate import do_migrate_range, scan_movable_pages
+from pcpfuzz.mm6.memory_hotplug import memory_notify_going_offline
 from pcpfuzz.mm612.buddy import del_page_from_free_list, split_large_buddy
 from pcpfuzz.mm612.page_isolation import start_isolate_page_range, undo_isolate_page_range
 from pcpfuzz.mm612.pageset import (
@@ -50,10 +51,10 @@ def __offline_isolated_pages(s: System, t: Task, start: int, end: int) -> TaskGe
 
 
 def offline_pages(s: System, t: Task, block: int) -> TaskGen:
-    """v6.12 ``offline_pages`` (§6.5): (the caller's ``mem_hotplug_begin``) ``zone_pcp_disable``
-    and ``lru_cache_disable``; isolate; migrate and test until every page is free, checking
-    ``signal_pending`` each pass; offline the free pages; ``zone_pcp_enable``; adjust the
-    managed pages; ``init_per_zone_wmark_min``; ``zone_pcp_reset`` if the zone emptied."""
+    """v6.12 ``offline_pages`` (§6.5): (the caller's ``mem_hotplug_begin``) ``zone_pcp_disable`` and
+    ``lru_cache_disable``; isolate; MEM_GOING_OFFLINE (6.1's); migrate and test until every page is
+    free, checking ``signal_pending`` each pass; offline the free pages; ``zone_pcp_enable``; adjust
+    the managed pages; ``init_per_zone_wmark_min``; ``zone_pcp_reset`` if the zone emptied."""
     start, end = s.geo.block_range(block)
     yield from mem_hotplug_begin(s, t)
     if not s.block_online[block]:
@@ -70,6 +71,7 @@ def offline_pages(s: System, t: Task, block: int) -> TaskGen:
         mem_hotplug_done(s, t)
         return ret
     s.isolation_begin(t, start, end, "offline")
+    yield from memory_notify_going_offline(s, t)
     while True:
         pfn = start
         while True:

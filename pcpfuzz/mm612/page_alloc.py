@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, mt_name
 from pcpfuzz.mm.buddy import get_pfnblock_migratetype
 from pcpfuzz.mm.locking import spin_lock, spin_trylock, spin_unlock
-from pcpfuzz.mm.pcp import allocated
+from pcpfuzz.mm.pcp import allocated, pcp_use
 from pcpfuzz.mm6.page_alloc import pcp_allowed_order
 from pcpfuzz.mm612.buddy import __free_one_page, __rmqueue, split_large_buddy
 from pcpfuzz.mm612.percpu import (
@@ -50,7 +50,10 @@ def free_pcppages_bulk(
     lists round robin from ``pindex`` over all lists, tails first, each page freed with its
     pageblock's type read now."""
     count = min(pcp.count, count)
+    contended = s.zone_lock.owner is not None
     yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
+    if contended:
+        pcp_use(s, t, pcp, "free_pcppages_bulk empties")
     pindex -= 1
     freed: list[int] = []
     while count > 0:
@@ -139,6 +142,7 @@ def free_unref_page_commit(
     if pcp.free_count < batch << PCP_BATCH_SCALE_MAX:
         pcp.free_count += 1 << order
     yield IRQ_OFF
+    pcp_use(s, t, pcp, "free_unref_page_commit reads high of")
     high = nr_pcp_high(pcp, batch, free_high)
     if s.tracing:
         s.klog(
@@ -189,6 +193,8 @@ def free_unref_folios(s: System, t: Task, pfns: tuple[int, ...]) -> TaskGen:
     for i, pfn in enumerate(pfns):
         if i:
             yield IRQ_OFF if locked else None
+            if locked:
+                pcp_use(s, t, pcp, "free_unref_folios commits to")
         mt = get_pfnblock_migratetype(s, pfn)
         if not locked or mt == MT.ISOLATE:
             if locked:
@@ -198,6 +204,7 @@ def free_unref_folios(s: System, t: Task, pfns: tuple[int, ...]) -> TaskGen:
                 s.note("page freed straight to the buddy: ISOLATE")
                 yield from free_one_page(s, t, pfn, 0)
                 continue
+            pcp = s.pcp[t.cpu]
             if not spin_trylock(t, pcp.lock):
                 s.note("free: pcp trylock failed, freed to the buddy")
                 yield from free_one_page(s, t, pfn, 0)
@@ -261,15 +268,18 @@ def rmqueue_pcplist(s: System, t: Task, order: int, mt: int) -> TaskGen:
     if not lst:
         batch = nr_pcp_alloc(pcp, order)
         yield IRQ_OFF
+        pcp_use(s, t, pcp, "rmqueue_bulk refills")
         n = yield from rmqueue_bulk(s, t, order, batch, lst, mt)
         if s.tracing:
             s.klog(t.cpu, f"rmqueue_bulk(order {order}, {batch}): {n} to pcp{t.cpu}")
         yield IRQ_OFF
+        pcp_use(s, t, pcp, "rmqueue_pcplist adds the refill to the count of")
         pcp.count += n << order
         if not lst:
             spin_unlock(s, t, pcp.lock)
             return None
         yield IRQ_OFF
+        pcp_use(s, t, pcp, "__rmqueue_pcplist pops from")
     pfn = lst.pop(0)
     pcp.count -= 1 << order
     spin_unlock(s, t, pcp.lock)

@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import EINVAL
 from pcpfuzz.mm.locking import mutex_lock, mutex_unlock, spin_lock, spin_unlock
+from pcpfuzz.mm.pcp import pcp_use
 from pcpfuzz.mm.sizing import (
     BOOT_PAGESET_BATCH,
     BOOT_PAGESET_HIGH,
     MIN_PERCPU_PAGELIST_HIGH_FRACTION,
 )
 from pcpfuzz.mm6.pageset import __setup_per_zone_wmarks
+from pcpfuzz.mm6.pageset import zone_pcp_reset as zone_pcp_reset61
 from pcpfuzz.mm612.drain import __drain_all_pages
 from pcpfuzz.mm612.percpu import PerCpuPages612, ZonePageset612
 from pcpfuzz.mm612.sizing import pcp_high_min_max_batch
@@ -51,8 +53,10 @@ def pageset_update(s: System, t: Task, cpu: int, triple: tuple[int, int, int]) -
         )
     pcp.batch, pcp.clamped = batch, False
     yield None
+    pcp_use(s, t, pcp, "pageset_update writes high_min to")
     pcp.high_min, pcp.clamped = high_min, False
     yield None
+    pcp_use(s, t, pcp, "pageset_update writes high_max to")
     pcp.high_max, pcp.clamped = high_max, False
     yield None
     return None
@@ -115,10 +119,9 @@ def setup_zone_pageset(s: System, t: Task) -> TaskGen:
 
 
 def zone_pcp_reset(s: System) -> None:
-    """``zone_pcp_reset``: an emptied zone goes back to ``boot_pageset``; the zone's cache of
+    """6.12 ``zone_pcp_reset``: 6.1's (imported) with v6.12 boot pagesets; the zone's cache of
     the triple is kept."""
-    s.zone.pageset_is_boot = True
-    s.pcp = [per_cpu_pages_init(s, pcp.lock) for pcp in s.pcp]
+    zone_pcp_reset61(s, per_cpu_pages_init)
 
 
 def percpu_pagelist_high_fraction_sysctl_handler(s: System, t: Task, value: int) -> TaskGen:

@@ -33,6 +33,8 @@ class PerCpuPages612:
     flags: int = 0
     clamped: bool = False
     lists: list[list[int]] = attrs.Factory(lambda: [[] for _ in range(NR_PCP_LISTS)])
+    freed: bool = False
+    """Ghost, as ``PerCpuPages.freed``: ``zone_pcp_reset`` freed it (``free_percpu``)."""
 
     order_of = PerCpuPages61.order_of
     """``pindex_to_order``, as 6.1's."""
