@@ -18,9 +18,9 @@ from pcpfuzz.invariants612 import (
     check_fl_type_strict,
     check_pcp_bounded,
     check_pcp_hb_612,
+    sizing_under_update,
 )
 from pcpfuzz.mm.sizing import BOOT_PAGESET_BATCH, BOOT_PAGESET_HIGH
-from pcpfuzz.mm6.cpuhp import CPUHP_OPS
 from pcpfuzz.profiles import Profile
 from pcpfuzz.system import System
 from pcpfuzz.violation import Violation
@@ -119,13 +119,6 @@ def check_no_alloc_offlined(s: System) -> list[Violation]:
     return out
 
 
-def _cpu_hotplug_under_way(s: System) -> bool:
-    """A CPU hotplug task (v6.1) has yet to run its ``zone_pcp_update``: high follows the new
-    number of CPUs only from there, as it follows the managed pages only after a memory
-    hotplug's recompute."""
-    return any(t.op in CPUHP_OPS for t in s.tasks())
-
-
 def check_pcp_hb(s: System) -> list[Violation]:
     if s.pcp_disabled:
         return [
@@ -137,12 +130,7 @@ def check_pcp_hb(s: System) -> list[Violation]:
             for cpu, pcp in enumerate(s.pcp)
             if (pcp.high, pcp.batch) != (BOOT_PAGESET_HIGH, BOOT_PAGESET_BATCH)
         ]
-    if (
-        s.zone.pageset_is_boot
-        or s.pcp_batch_high_lock.owner is not None
-        or s.mem_hotplug_lock.owner is not None
-        or _cpu_hotplug_under_way(s)
-    ):
+    if sizing_under_update(s):
         return []
     want = s.mm.zone_high_batch(s)
     out = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import mt_name
+from pcpfuzz.mm6.cpuhp import CPUHP_OPS
 from pcpfuzz.mm612.pageset import DISABLED, zone_high_min_max_batch
 from pcpfuzz.mm612.percpu import PCP_BATCH_SCALE_MAX
 from pcpfuzz.violation import Violation
@@ -14,9 +15,21 @@ if TYPE_CHECKING:
     from pcpfuzz.system import System
 
 
+def sizing_under_update(s: System) -> bool:
+    """The pagesets may lag the zone (PCP-HB is not checked): the boot pageset, an update under
+    ``pcp_batch_high_lock``, memory hotplug, or a CPU hotplug task (v6.x) that has yet to run
+    its ``zone_pcp_update`` (high follows the new number of CPUs only from there)."""
+    return (
+        s.zone.pageset_is_boot
+        or s.pcp_batch_high_lock.owner is not None
+        or s.mem_hotplug_lock.owner is not None
+        or any(t.op in CPUHP_OPS for t in s.tasks())
+    )
+
+
 def check_pcp_hb_612(s: System) -> list[Violation]:
     """PCP-HB (e): while disabled every CPU holds (0, 0, 1); otherwise, outside
-    ``pcp_batch_high_lock`` and memory hotplug, every CPU's (high_min, high_max, batch) and
+    updates (``sizing_under_update``), every CPU's (high_min, high_max, batch) and
     the zone's cache equal §5.3's triple; a ``high`` the owner clamped since the last update
     lies in [high_min, high_max] (when high_min <= high_max)."""
     if s.pcp_disabled:
@@ -29,11 +42,7 @@ def check_pcp_hb_612(s: System) -> list[Violation]:
             for cpu, pcp in enumerate(s.pcp)
             if (pcp.high_min, pcp.high_max, pcp.batch) != DISABLED
         ]
-    if (
-        s.zone.pageset_is_boot
-        or s.pcp_batch_high_lock.owner is not None
-        or s.mem_hotplug_lock.owner is not None
-    ):
+    if sizing_under_update(s):
         return []
     want = zone_high_min_max_batch(s)
     out = []

@@ -9,7 +9,7 @@ import pytest
 from helpers import kernel_task
 from test_v61 import UAF_MESSAGES, flush_work_wait, zone_reset_uaf
 
-from pcpfuzz.actions import Run, Start, Step
+from pcpfuzz.actions import CpuDown, Run, Start, Step
 from pcpfuzz.constants import MT
 from pcpfuzz.corpus import load_entry
 from pcpfuzz.invariants import check
@@ -270,3 +270,17 @@ def test_mem_going_offline_waits_for_a_cpu_inside_its_preemption_off_pcp_section
     assert wait == "flush_work(flush_cpu_slab), CPU1 not preemptible"
     s.apply(Run(1))
     assert s.cpus[0].task is not None and s.cpus[0].task.runnable(s)
+
+
+def test_pcp_hb_waits_for_a_cpu_hotplug_tasks_zone_pcp_update() -> None:
+    # A CPU going down changes the divisor of high_min/high_max only at its zone_pcp_update;
+    # until then the pagesets lag the zone as they do under memory hotplug (found as a 2-action
+    # PCP-HB when CPU hotplug became a task on v6.12 too).
+    s = _system()
+    s.apply(CpuDown(1))
+    s.apply(Step(1))
+    assert check(s, full=True) == []
+    _run(s, 1)
+    assert not s.cpus[1].online
+    assert {(p.high_min, p.high_max, p.batch) for p in s.pcp} == {s.mm.zone_high_batch(s)}
+    assert check(s, full=True) == []
