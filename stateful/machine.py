@@ -1,16 +1,15 @@
 """The Hypothesis state machine over ``System.apply``, parametrised by profile and geometry.
 
-One rule, ``act``, makes one choice, a weighted (kind, CPU) pair (``stateful.kinds``: alloc,
-free, free of a page list, drain_local, drain_all, the fraction sysctl, ``alloc_contig_range``,
-the hwpoison ``zone_pcp_disable`` user, offline, online, CPU down/up, and the scheduling
-choices: step or run a CPU's task, run its drain work, signal an offline), then draws the
-arguments of a start among those enabled, and applies the action. A single rule keeps
-Hypothesis's per-rule swarm testing from separating the ingredients of a race; choosing among
-what is enabled means no example is rejected. A free's argument choice names a block to free
-among the pool's, newest first, by handles that follow migrated blocks
-(``stateful.handles``): two integer draws a step, no bundle, no ``st.data()``. Each example boots with a slow CPU or
-none (its task is scheduled 1 time in 8: how the §15.1 window opens) and a swarm of disruptive
-kinds left out (``stateful.kinds.SWARM``).
+One rule, ``act``, makes one choice, a weighted (kind, CPU) pair (``stateful.kinds``: alloc, free,
+free of a page list, drain_local, drain_all, the fraction sysctl, ``alloc_contig_range``, the
+hwpoison ``zone_pcp_disable`` user, offline, online, CPU down/up, and the scheduling choices: step
+or run a CPU's task, run its drain work, signal an offline), then draws the arguments of a start
+among those enabled, and applies the action. A single rule keeps Hypothesis's per-rule swarm
+testing from separating the ingredients of a race; choosing among what is enabled means no example
+is rejected. A free's argument choice names a block of the pool, newest first, by handles that
+follow migrated blocks (``stateful.handles``): two integer draws a step, no bundle, no
+``st.data()``. Each example boots with a slow CPU or none (its task is scheduled 1 time in 8: how
+the §15.1 window opens) and a swarm of disruptive kinds left out (``stateful.kinds.SWARM``).
 
 Every invariant is checked after every action; at teardown every task runs to completion
 (``pcpfuzz.liveness.finish``, which checks OFFLINE-TERM) and the end state is checked. The
