@@ -1,13 +1,13 @@
 """Hypothesis overhead: steps per second of the property suite's state machine against a
 trivial state machine of the same shape, in the same run, and of the model alone.
 
-Each repetition runs, with the same seed, settings and number of examples and steps (generation
-only, no database): the project's machine on v5.11 (no known bug, so every example runs to its end)
-on the default geometry; a trivial machine with the same rule signature (two integer choices;
-before the machine dropped its bundle, also ``st.data()``) that adds an integer, and one invariant;
-and a replay of the project machine's traces through ``pcpfuzz.trace.execute`` (the model, every
-invariant after every action, ``finish`` at the end) without Hypothesis. The table keeps the median
-of the repetitions; the ratio is the project machine's time per step over the trivial one's.
+Each repetition runs, with the same seed, settings and number of examples and steps
+(generation only, no database): the project's machine on v5.11 (no known bug, so every example
+runs to its end) on the default geometry; a trivial machine with the same rule signature (two
+integer choices and ``st.data()``) that adds an integer, and one invariant; and a replay of the
+project machine's traces through ``pcpfuzz.trace.execute`` (the model, every invariant after
+every action, ``finish`` at the end) without Hypothesis. The table keeps the median of the
+repetitions; the ratio is the project machine's time per step over the trivial one's.
 
     python benchmarks/hypothesis_overhead.py            # about a minute
     python benchmarks/hypothesis_overhead.py --quick    # a few seconds
@@ -53,8 +53,12 @@ class Trivial(RuleBasedStateMachine):
         super().__init__()
         self.total = 0
 
-    @rule(choice=st.integers(0, len(CHOICES) - 1), arg=st.integers(0, ARG_CHOICES - 1))
-    def act(self, choice: int, arg: int) -> None:
+    @rule(
+        choice=st.integers(0, len(CHOICES) - 1),
+        arg=st.integers(0, ARG_CHOICES - 1),
+        data=st.data(),
+    )
+    def act(self, choice: int, arg: int, data: st.DataObject) -> None:
         Trivial.steps += 1
         self.total += choice + arg
 

@@ -1,11 +1,10 @@
-"""Handles on allocated blocks: what the state machine's free names by its argument choice.
+"""Handles on allocated blocks: the values of the state machine's ``blocks`` bundle.
 
 A handle names one allocation, not one pfn: when offline or ``alloc_contig_range`` migrates
 the block, the handle follows it to the target. A handle whose block was freed another way (a
-page-list free, an unpaired migration) is dead. Every block in the pool has one live handle,
-and a free picks among the live ones, newest first: the choice 0, where Hypothesis shrinks a
-choice to, frees the block allocated last (as a bundle's draw shrinks to its newest value),
-without a bundle's draw per free or a bundle entry per allocation.
+page-list free, an unpaired migration) is dead; drawing it re-resolves it to the newest live
+block rather than rejecting the example. Every block in the pool has one live handle in the
+bundle, so the bundle is never empty while there is something to free.
 """
 
 from __future__ import annotations
@@ -45,11 +44,11 @@ class HandleTable:
         blk = None if handle.pfn is None else self.system.allocated.get(handle.pfn)
         return blk is not None and blk.holder is None
 
-    def pick(self, index: int) -> int:
-        """The pfn of the live block ``index`` names (modulo their number), newest first. The
-        pool must not be empty."""
-        live = sorted((h for h in self.by_pfn.values() if self.live(h)), key=_serial)
-        handle = live[-1 - index % len(live)]
+    def resolve(self, handle: BlockHandle) -> int:
+        """The pfn to free for a drawn ``handle``: its own block when live, else the newest
+        live block. The pool must not be empty."""
+        if not self.live(handle):
+            handle = max((h for h in self.by_pfn.values() if self.live(h)), key=_serial)
         assert handle.pfn is not None
         return handle.pfn
 

@@ -1,15 +1,15 @@
 """The Hypothesis state machine over ``System.apply``, parametrised by profile and geometry.
 
-One rule, ``act``, makes one choice, a weighted (kind, CPU) pair (``stateful.kinds``: alloc, free,
-free of a page list, drain_local, drain_all, the fraction sysctl, ``alloc_contig_range``, the
-hwpoison ``zone_pcp_disable`` user, offline, online, CPU down/up, and the scheduling choices: step
-or run a CPU's task, run its drain work, signal an offline), then draws the arguments of a start
-among those enabled, and applies the action. A single rule keeps Hypothesis's per-rule swarm
-testing from separating the ingredients of a race; choosing among what is enabled means no example
-is rejected. A free's argument choice names a block of the pool, newest first, by handles that
-follow migrated blocks (``stateful.handles``): two integer draws a step, no bundle, no
-``st.data()``. Each example boots with a slow CPU or none (its task is scheduled 1 time in 8: how
-the §15.1 window opens) and a swarm of disruptive kinds left out (``stateful.kinds.SWARM``).
+One rule, ``act``, makes one choice, a weighted (kind, CPU) pair (``stateful.kinds``: alloc,
+free, free of a page list, drain_local, drain_all, the fraction sysctl, ``alloc_contig_range``,
+the hwpoison ``zone_pcp_disable`` user, offline, online, CPU down/up, and the scheduling
+choices: step or run a CPU's task, run its drain work, signal an offline), then draws the
+arguments of a start among those enabled, and applies the action. A single rule keeps
+Hypothesis's per-rule swarm testing from separating the ingredients of a race; choosing among
+what is enabled means no example is rejected. Blocks to free come from the ``blocks`` bundle
+(``consumes``), whose handles follow migrated blocks. Each example boots with a slow CPU or
+none (its task is scheduled 1 time in 8: how the §15.1 window opens) and a swarm of disruptive
+kinds left out (``stateful.kinds.SWARM``).
 
 Every invariant is checked after every action; at teardown every task runs to completion
 (``pcpfuzz.liveness.finish``, which checks OFFLINE-TERM) and the end state is checked. The
@@ -24,7 +24,15 @@ from typing import ClassVar, Protocol
 from hypothesis import event, note
 from hypothesis import strategies as st
 from hypothesis.control import current_build_context
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+)
 
 from pcpfuzz.actions import Action, Start
 from pcpfuzz.corpus import FoundBy, save_from_env
@@ -59,6 +67,7 @@ ARG_CHOICES = 256
 """Values of a step's argument choice (a multiple of the usual option counts)."""
 REPORT_SHRINK_SECONDS = 30.0
 """Time the trace shrinker gets on a failure reported under pytest."""
+STALE_HANDLE = "free drew a dead block handle (re-resolved to the newest live block)"
 
 
 def format_actions(actions: tuple[Action, ...], at: int) -> str:
@@ -109,6 +118,7 @@ class PcpMachine(RuleBasedStateMachine):
     profile: ClassVar[Profile]
     observer: ClassVar[Observer | None] = None
     allowed: ClassVar[ArgsFn] = staticmethod(all_args)
+    blocks = Bundle("blocks")
 
     def __init__(self) -> None:
         super().__init__()
@@ -135,25 +145,33 @@ class PcpMachine(RuleBasedStateMachine):
         self.system = System(self.profile, geometry)
         self.handles = HandleTable(self.system)
 
-    @rule(choice=st.integers(0, len(CHOICES) - 1), arg=st.integers(0, ARG_CHOICES - 1))
-    def act(self, choice: int, arg: int) -> None:
+    @rule(
+        target=blocks,
+        choice=st.integers(0, len(CHOICES) - 1),
+        arg=st.integers(0, ARG_CHOICES - 1),
+        data=st.data(),
+    )
+    def act(self, choice: int, arg: int, data: st.DataObject) -> object:
         """Apply the enabled action that ``choice`` (a kind and a CPU) and, for a start, ``arg``
-        (its arguments; for a free, a block of the pool, newest first) name. Every step makes
-        the same two choices, so that Hypothesis's mutations and shrinking keep later steps
-        aligned."""
+        (its arguments) or, for a free, a block drawn from ``blocks`` name; put the blocks
+        that entered the pool into ``blocks``. Every step makes the same two choices (a free
+        a third), so that Hypothesis's mutations and shrinking keep later steps aligned."""
         s, handles = self.system, self.handles
         assert s is not None and handles is not None
         kind, cpu = choose(choice, s, self.sched, self.allowed, self.off)
         action: Action
         if kind == "free":
-            action = Start(cpu, START_OPS[kind], (handles.pick(arg),))
+            handle = data.draw(consumes(self.blocks), "block")
+            if not handles.live(handle):
+                self.labels.add(STALE_HANDLE)
+            action = Start(cpu, START_OPS[kind], (handles.resolve(handle),))
         elif kind in START_OPS:
             op = start_op(s, kind)
             action = Start(cpu, op, choose_arguments(op, s, arg, self.allowed(s, op)))
         else:
             action = CPU_ACTIONS[kind](cpu)
         self._apply(action)
-        handles.update()
+        return multiple(*handles.update())
 
     def _apply(self, action: Action) -> None:
         s = self.system
