@@ -17,9 +17,11 @@ within a few actions, is measured beside v5.11 the same way.
     python benchmarks/throughput.py --quick    # a few seconds
     python benchmarks/throughput.py --baseline 5cbe379   # + before/after against that commit
 
-Before/after (``--baseline REV``, ``baseline.compare``): the native engines' µs per action here
-and at commit REV, alternately in one run, on v5.10 and v5.11 (issue 11: the cost of the
-quiescence waits, PCP-UAF and the campaigns' populated zone).
+Before/after (``--baseline REV``, ``baseline``): here and at commit REV, alternately in one run,
+the native campaigns' µs per action on v5.10 and v5.11 (issue 11: the cost of the quiescence
+waits, PCP-UAF and the campaigns' populated zone), the native engines' episodes on v5.11, v6.1
+and v6.12 with every check (issue 17: the chooser; and whether both sides drew the same
+actions), and the Hypothesis step against the trivial machine's on each side (issue 17).
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import engines, machine, save, show  # noqa: E402
-from baseline import compare  # noqa: E402
+from baseline import compare, compare_episodes, compare_hypothesis, exported  # noqa: E402
 from hypothesis_overhead import measure, show_rows  # noqa: E402
 
 import pcpfuzz.engines.native as native  # noqa: E402
+from pcpfuzz.actions import Action  # noqa: E402
 from pcpfuzz.engines.base import budget_for  # noqa: E402
 from pcpfuzz.geometry import DEFAULT_GEOMETRY  # noqa: E402
 from pcpfuzz.invariants import check  # noqa: E402
@@ -86,6 +89,10 @@ def native_rate(engine: str, mode: str, seconds: float) -> dict[str, float]:
 WALK_PROFILES = ("v5.11", "v6.1", "v6.12")
 """Profiles compared by ``walk_rate``, each on its campaign geometry."""
 WALK_STEPS = 25
+BASELINE_CAMPAIGNS = [(e, p) for e in ("random", "pct") for p in ("v5.10", "v5.11")]
+"""The campaigns ``--baseline`` compares (issue 11: the quiescence waits, PCP-UAF)."""
+BASELINE_EPISODES = [(e, p) for e in ("random", "pct") for p in WALK_PROFILES]
+"""The native engines' episodes ``--baseline`` compares (issue 17: the chooser)."""
 
 
 def walk_rate(profile: str, seconds: float, seed: int = 0) -> dict[str, float]:
@@ -95,15 +102,22 @@ def walk_rate(profile: str, seconds: float, seed: int = 0) -> dict[str, float]:
     rng = random.Random(seed)
     p, geo = get_profile(profile), geometry_for(profile)
     actions = steps = walks = 0
+    crashes: list[str] = []
     began = time.process_time()
     while time.process_time() - began < seconds:
         s = System(p, geo)
         walks += 1
+        trace: list[Action] = []
         for _ in range(WALK_STEPS):
             enabled = s.enabled()
             if not enabled:
                 break
-            s.apply(rng.choice(enabled))
+            trace.append(rng.choice(enabled))
+            try:
+                s.apply(trace[-1])
+            except Exception as e:  # a model crash is a finding: reported, not hidden
+                crashes.append(f"{type(e).__name__}: {e} after {trace}")
+                break
             actions += 1
             if check(s):
                 break
@@ -115,15 +129,22 @@ def walk_rate(profile: str, seconds: float, seed: int = 0) -> dict[str, float]:
         "actions": actions,
         "actions_per_second": actions / cpu,
         "atomic_steps_per_action": steps / max(actions, 1),
+        "model_crashes": len(crashes),
+        "first_crash": crashes[0] if crashes else None,
     }
 
 
-def before_after(rev: str, examples: int, repeat: int) -> list[dict]:
-    """``baseline.compare`` of both native engines on v5.10 and v5.11, shown as a table."""
-    cases = [(e, p) for e in ("random", "pct") for p in ("v5.10", "v5.11")]
-    rows = compare(rev, cases, examples, repeat)
+def before_after(rev: str, examples: int, steps: int, repeat: int) -> dict[str, object]:
+    """Everything ``baseline`` measures here and at ``rev`` in one run, shown as tables: the
+    native campaigns on v5.10 and v5.11 (µs per action), the native engines' episodes on
+    ``WALK_PROFILES`` (actions/s, every check), the Hypothesis step (µs, ratio to trivial)."""
+    with exported(rev) as base:
+        campaigns = compare(rev, BASELINE_CAMPAIGNS, examples, repeat, base)
+        episodes = compare_episodes(base, BASELINE_EPISODES, examples, repeat)
+        hyp = compare_hypothesis(base, examples, steps, repeat)
     show(
-        f"Before ({rev}) / after, µs per action, {examples} examples, median of {repeat}",
+        f"Before ({rev}) / after, campaigns, µs per action, {examples} examples, median of "
+        f"{repeat}",
         ("engine", "profile", "before", "after", "after/before", "found (before, after)"),
         (
             (
@@ -134,10 +155,51 @@ def before_after(rev: str, examples: int, repeat: int) -> list[dict]:
                 f"{r['ratio']:.2f}",
                 f"{r['found_before'] or '-'}, {r['found_after'] or '-'}",
             )
-            for r in rows
+            for r in campaigns
         ),
     )
-    return rows
+    show(
+        f"Before ({rev}) / after, episodes 0-{examples - 1} of seed 0, campaign geometry, every "
+        f"check, actions per CPU second, median of {repeat}",
+        ("engine", "profile", "actions", "before", "after", "speedup", "failed", "same actions"),
+        (
+            (
+                r["engine"],
+                r["profile"],
+                str(r["actions"]),
+                f"{r['actions_per_second_before']:,.0f}",
+                f"{r['actions_per_second_after']:,.0f}",
+                f"{r['speedup']:.2f}x",
+                str(r["failed_episodes"]),
+                "yes" if r["same_actions"] else "no",
+            )
+            for r in episodes
+        ),
+    )
+    runs = ("project machine", "trivial machine", "model alone (replay)")
+    show(
+        f"Before ({rev}) / after, Hypothesis on {PROFILE}, {examples} examples x {steps} steps, "
+        f"µs per step, median of {repeat}",
+        ("run", "before", "after", "after/before"),
+        [
+            (
+                name,
+                f"{hyp['before']['us_per_step'][name]:.0f}",
+                f"{hyp['after']['us_per_step'][name]:.0f}",
+                f"{hyp['after']['us_per_step'][name] / hyp['before']['us_per_step'][name]:.2f}",
+            )
+            for name in runs
+        ]
+        + [
+            (
+                "project / trivial (same side)",
+                f"{hyp['before']['ratio']:.2f}x",
+                f"{hyp['after']['ratio']:.2f}x",
+                "",
+            )
+        ],
+    )
+    return {"campaigns": campaigns, "episodes": episodes, "hypothesis": hyp}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,7 +254,14 @@ def main(argv: list[str] | None = None) -> int:
     base = walk_rows[0]["actions_per_second"]
     show(
         f"Random walks by profile, campaign geometry, every check (CPU time, median of {repeat})",
-        ("profile", "actions/s", "µs/action", "atomic steps/action", f"vs {WALK_PROFILES[0]}"),
+        (
+            "profile",
+            "actions/s",
+            "µs/action",
+            "atomic steps/action",
+            f"vs {WALK_PROFILES[0]}",
+            "model crashes",
+        ),
         (
             (
                 r["profile"],
@@ -200,10 +269,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{1e6 / r['actions_per_second']:.1f}",
                 f"{r['atomic_steps_per_action']:.2f}",
                 f"{r['actions_per_second'] / base:.2f}x",
+                str(r["model_crashes"]),
             )
             for r in walk_rows
         ),
     )
+    for r in walk_rows:
+        if r["first_crash"]:
+            print(f"{r['profile']}: the model crashed: {r['first_crash']}")
     runs = measure(examples, steps, repeat)
     title = f"Hypothesis steps ({examples} examples x {steps} steps, median of {repeat})"
     ratio, outside = show_rows(runs, title)
@@ -216,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": seconds,
     }
     if args.baseline:
-        data["baseline"] = before_after(args.baseline, examples, repeat)
+        data["baseline"] = before_after(args.baseline, examples, steps, repeat)
     save("throughput", data, args.out, started)
     return 0
 

@@ -89,8 +89,10 @@ free that cached MOVABLE is in flight in a range offline holds isolated): 1.0% w
 swarm, 1.4% over the signal and CPU hotplug only, 2.5% over these six."""
 SCHEDULING = frozenset(("step", "run"))
 """Kinds that advance a CPU's task: the ones a slow CPU gets fewer of."""
-PASSING_KINDS = tuple(k for k in WEIGHTED_KINDS if k in SCHEDULING or k == "work")
-"""The kinds by which time passes, weighted: what a choice that cannot act becomes."""
+PASSING = frozenset((*SCHEDULING, "work"))
+"""The kinds by which time passes: what a choice that cannot act becomes."""
+PASSING_KINDS = tuple(k for k in WEIGHTED_KINDS if k in PASSING)
+"""``PASSING``, weighted."""
 
 
 def schedule(nr_cpus: int, slow: int | None) -> tuple[int, ...]:
@@ -119,22 +121,27 @@ def but_the_last_block(s: System, op: str) -> list[tuple[int, ...]]:
     return _keep_one(s, args) if op == "offline_pages" else args
 
 
-def enabled_kinds(s: System, args: ArgsFn = all_args) -> dict[str, list[int]]:
-    """Each kind enabled in ``s``, with the CPUs that can take it (``System.why_not`` decides
-    for CPU actions; a start kind needs an idle online CPU and ``args`` for its operation)."""
-    out: dict[str, list[int]] = {}
+def kind_cpus(s: System, kind: str, args: ArgsFn = all_args) -> list[int]:
+    """The CPUs that can take ``kind`` in ``s`` (``System.why_not`` decides for CPU actions;
+    a start kind needs an idle online CPU and ``args`` for its operation)."""
     cpus = range(len(s.cpus))
-    for kind in CPU_ACTIONS:
-        able = [i for i in cpus if can_act(s, kind, i)]
+    if kind in CPU_ACTIONS:
+        action = CPU_ACTIONS[kind]
+        return [i for i in cpus if s.why_not(action(i)) is None]
+    op = start_op(s, kind)
+    if not OPS[op].available(s.profile):
+        return []
+    idle = [i for i in cpus if s.cpus[i].online and s.cpus[i].task is None]
+    return idle if idle and args(s, op) else []
+
+
+def enabled_kinds(s: System, args: ArgsFn = all_args) -> dict[str, list[int]]:
+    """Each kind enabled in ``s``, with the CPUs that can take it (``kind_cpus``)."""
+    out: dict[str, list[int]] = {}
+    for kind in (*CPU_ACTIONS, *START_OPS):
+        able = kind_cpus(s, kind, args)
         if able:
             out[kind] = able
-    idle = [i for i in cpus if s.cpus[i].online and s.cpus[i].task is None]
-    if idle:
-        for kind in START_OPS:
-            name = start_op(s, kind)
-            op = OPS[name]
-            if op.available(s.profile) and args(s, name):
-                out[kind] = idle
     return out
 
 
@@ -157,16 +164,26 @@ def choose(
     off: frozenset[str] = frozenset(),
 ) -> tuple[str, int]:
     """``pick_choice`` in ``s``, with the kinds in ``off`` left out (unless nothing else can
-    act); the full list of enabled kinds is built only when the chosen pair cannot act."""
+    act). Lazily: the chosen kind's CPUs, then those of the kinds by which time passes; the
+    full list of enabled kinds only when none of them can act (a test checks the equality)."""
     kind, slot = CHOICES[index]
-    cpu = _slot_cpu(kind, slot, len(s.cpus), sched)
-    if kind not in off and can_act(s, kind, cpu, args):
-        return kind, cpu
+    nr_cpus = len(s.cpus)
+    if kind not in off:
+        cpu = _slot_cpu(kind, slot, nr_cpus, sched)
+        if can_act(s, kind, cpu, args):
+            return kind, cpu
+        cpus = kind_cpus(s, kind, args)
+        if cpus:
+            return kind, cpus[index % len(cpus)]
+    passing = {k: kind_cpus(s, k, args) for k in PASSING if k not in off}
+    pair = _time_passes(index, passing, nr_cpus, sched)
+    if pair is not None:
+        return pair
     enabled = enabled_kinds(s, args)
     if enabled.keys() - off:
         for k in off & enabled.keys():
             del enabled[k]
-    return pick_choice(index, enabled, len(s.cpus), sched)
+    return pick_choice(index, enabled, nr_cpus, sched)
 
 
 def pick_choice(
@@ -188,17 +205,29 @@ def pick_choice(
     if cpus:
         cpu = _slot_cpu(kind, slot, nr_cpus, sched)
         return kind, cpu if cpu in cpus else cpus[index % len(cpus)]
+    pair = _time_passes(index, enabled, nr_cpus, sched)
+    if pair is not None:
+        return pair
+    pairs = [(k, c) for k in WEIGHTED_KINDS for c in enabled.get(k, ())]
+    return pairs[index % len(pairs)]
+
+
+def _time_passes(
+    index: int, enabled: dict[str, list[int]], nr_cpus: int, sched: tuple[int, ...]
+) -> tuple[str, int] | None:
+    """The step, run or drain work item choice ``index`` names among the ``enabled`` ones,
+    weighted and scheduled as if drawn; None when none is enabled."""
     passing = [
         (pair, n) for pair, n in _passing(nr_cpus, sched) if pair[1] in enabled.get(pair[0], ())
     ]
-    if passing:
-        r = index % sum(n for _, n in passing)
-        for pair, n in passing:
-            if r < n:
-                return pair
-            r -= n
-    pairs = [(k, c) for k in WEIGHTED_KINDS for c in enabled.get(k, ())]
-    return pairs[index % len(pairs)]
+    if not passing:
+        return None
+    r = index % sum(n for _, n in passing)
+    for pair, n in passing:
+        if r < n:
+            return pair
+        r -= n
+    raise AssertionError("unreachable: r < the sum of the weights")
 
 
 @lru_cache(maxsize=64)

@@ -37,11 +37,18 @@ def test_benchmark_script_runs_quick(script: str, tmp_path: Path) -> None:
     if script == "throughput.py":
         assert data["hypothesis"]["ratio"] > 0
         assert all(r["actions_per_second"] > 0 for r in data["native"])
-        rows = data["baseline"]
+        rows = data["baseline"]["campaigns"]
         assert {(r["engine"], r["profile"]) for r in rows} == {
             (e, p) for e in ("random", "pct") for p in ("v5.10", "v5.11")
         }
         assert all(r["us_per_action_before"] > 0 and r["us_per_action_after"] > 0 for r in rows)
+        episodes = data["baseline"]["episodes"]
+        assert {(r["engine"], r["profile"]) for r in episodes} == {
+            (e, p) for e in ("random", "pct") for p in ("v5.11", "v6.1", "v6.12")
+        }
+        assert all(r["same_actions"] for r in episodes)  # HEAD against HEAD: the same draws
+        hyp = data["baseline"]["hypothesis"]
+        assert hyp["before"]["ratio"] > 0 and hyp["after"]["ratio"] > 0
     if script == "scaling.py":
         assert {r["processes"] for r in data["engines"]} == {1, 2}
         assert [r["workers"] for r in data["campaigns"]] == [None, 1, 2]

@@ -13,13 +13,16 @@ import pytest
 
 import pcpfuzz.engines.pct  # noqa: F401  (registers "pct")
 import pcpfuzz.engines.random_walk  # noqa: F401  (registers "random")
-from pcpfuzz.actions import CpuDown, CpuUp, Signal
+from pcpfuzz.actions import CpuDown, CpuUp, Run, RunWork, Signal, Start, Step
+from pcpfuzz.engines import choice
 from pcpfuzz.engines.base import ENGINES, EPISODE_STEPS, Budget
-from pcpfuzz.engines.choice import Chooser, full_swarm, support
+from pcpfuzz.engines.choice import KINDS, Chooser, full_swarm, support
 from pcpfuzz.engines.native import episode_rng, run_episode
 from pcpfuzz.engines.pct import DEPTH, EVENTS, pct_bound, pct_policy
+from pcpfuzz.engines.random_walk import _policy as random_walk_policy
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.ladder import geometry_for
+from pcpfuzz.ops import campaign_keeps_populated
 from pcpfuzz.profiles import PROFILES, get_profile
 from pcpfuzz.system import System
 from pcpfuzz.trace import execute
@@ -112,3 +115,60 @@ def test_pct_delivers_signals_and_takes_cpus_down() -> None:
     assert seen["Signal"] >= 3 and seen["CpuDown"] >= 3, seen
     events = (Signal, CpuDown, CpuUp)
     assert all(sum(isinstance(a, events) for a in actions) <= EVENTS for actions in episodes)
+
+
+KIND_OF = {Start: "start", Step: "step", Run: "run", RunWork: "work", Signal: "signal"}
+
+
+def rescan_groups(s: System, kinds: frozenset[str]) -> dict[str, list[int]]:
+    """The chooser's CPU groups read off ``System.enabled()``: every CPU with a ``Start`` (an
+    idle online CPU: ``drain_local_pages`` always has arguments), a ``Step`` (and so a
+    ``Run``), a ``RunWork``, a ``Signal``, a ``CpuDown`` or ``CpuUp``."""
+    found: dict[str, list[int]] = {k: [] for k in KINDS}
+    for a in s.enabled():
+        cpus = found[KIND_OF.get(type(a), "cpu")]
+        if a.cpu not in cpus:
+            cpus.append(a.cpu)
+    found["run"] = found["step"]
+    return {k: cpus for k, cpus in found.items() if cpus and k in kinds}
+
+
+def rescan_near(s: System, op: str, args: list, recent) -> list:
+    """``choice.near`` by building the pfn set of each argument tuple."""
+    if op in ("free_pages", "free_unref_page_list"):
+        pfns = lambda a: a  # noqa: E731
+    elif op == "alloc_contig_range":
+        span = max(s.geo.max_order_nr_pages, s.geo.pageblock_nr_pages)
+        pfns = lambda a: range(a[0], a[0] + span)  # noqa: E731
+    elif op in ("offline_pages", "online_pages"):
+        pfns = lambda a: range(*s.geo.block_range(a[0]))  # noqa: E731
+    else:
+        return []
+    return [a for a in args if set(recent) & set(pfns(a))]
+
+
+@pytest.mark.parametrize("profile", ["v5.9-nofix", "v5.11", "v6.1", "v6.12"])
+@pytest.mark.parametrize("engine", NATIVE)
+def test_chooser_draws_what_a_rescan_draws(
+    engine: str, profile: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chooser's one-pass CPU groups and recency filter pick exactly the actions that
+    groups read off ``System.enabled()`` and pfn sets built per argument tuple pick, on
+    seeded random walks of each engine (the same seed replays the same campaign)."""
+    p, geometry = get_profile(profile), geometry_for(profile)
+    make = {"random": random_walk_policy, "pct": pct_policy()}[engine]
+    budget = _budget(engine, 1)
+
+    def walks() -> list[tuple]:
+        out = []
+        for index in range(12):
+            s = System(p, geometry, keep_populated=campaign_keeps_populated(p))
+            actions, _ = run_episode(s, make(s, episode_rng(engine, 0, index), budget), 120)
+            out.append(tuple(actions))
+        return out
+
+    fast = walks()
+    monkeypatch.setattr(choice, "cpu_groups", rescan_groups)
+    monkeypatch.setattr(choice, "near", rescan_near)
+    assert walks() == fast
+    assert sum(map(len, fast)) > 200

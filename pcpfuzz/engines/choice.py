@@ -75,34 +75,45 @@ def _pick(rng: random.Random, seq: Sequence):
     return seq[int(rng.random() * len(seq))]
 
 
-def touches(s: System, op: str, args: tuple[int, ...]) -> range | tuple[int, ...] | None:
-    """The pfns that starting ``op`` with ``args`` works on, for operations that name pages."""
+def near(s: System, op: str, args: list[tuple[int, ...]], recent: Sequence[int]) -> list:
+    """The argument tuples of ``args`` (of operation ``op``) whose pages meet the pfns
+    ``recent``, in order: a free's pfns, the ``alloc_contig_range`` span (the larger of
+    MAX_ORDER and a pageblock) from its start, an offline's or online's memory block; none for
+    operations that name no pages. Tested against building each tuple's pfn set."""
     if op in ("free_pages", "free_unref_page_list"):
-        return args
+        pfns = set(recent)
+        return [a for a in args if not pfns.isdisjoint(a)]
     if op == "alloc_contig_range":
-        return range(args[0], args[0] + max(s.geo.max_order_nr_pages, s.geo.pageblock_nr_pages))
+        span = max(s.geo.max_order_nr_pages, s.geo.pageblock_nr_pages)
+        return [a for a in args if any(a[0] <= p < a[0] + span for p in recent)]
     if op in ("offline_pages", "online_pages"):
-        return range(*s.geo.block_range(args[0]))
-    return None
+        blocks = {p // s.geo.block_pages for p in recent}
+        return [a for a in args if a[0] in blocks]
+    return []
 
 
 def cpu_groups(s: System, kinds: frozenset[str]) -> dict[str, list[int]]:
     """For each kind in ``kinds`` with an enabled action, the CPUs it is enabled on (for
-    ``start``: the idle online CPUs; whether an operation has arguments is decided later)."""
+    ``start``: the idle online CPUs; whether an operation has arguments is decided later),
+    in ``KINDS`` order. One pass over the CPUs; the optional kinds (signals, CPU hotplug)
+    and their global conditions are looked at only when ``kinds`` has them."""
     start: list[int] = []
     runnable: list[int] = []
     work: list[int] = []
     signal: list[int] = []
     hotplug: list[int] = []
-    hotplug_free = s.mem_hotplug_lock.owner is None
-    several_online = sum(c.online for c in s.cpus) > 1
+    want_signal = "signal" in kinds
+    want_hotplug = "cpu" in kinds and s.mem_hotplug_lock.owner is None
+    several_online = want_hotplug and sum(c.online for c in s.cpus) > 1
     for i, c in enumerate(s.cpus):
         t = c.task
         if t is None:
             if c.online:
                 start.append(i)
+                if c.work_pending:
+                    work.append(i)
             if (
-                hotplug_free
+                want_hotplug
                 and not c.work_pending
                 and (several_online or not c.online)
                 and s.mm.cpu_hotplug_allowed(s, i)
@@ -111,19 +122,22 @@ def cpu_groups(s: System, kinds: frozenset[str]) -> dict[str, list[int]]:
         else:
             if t.runnable(s):
                 runnable.append(i)
-            if t.op == "offline_pages" and not t.signal_pending:
+            if want_signal and t.op == "offline_pages" and not t.signal_pending:
                 signal.append(i)
-        if c.work_pending and c.online and (t is None or not t.irq_off):
-            work.append(i)
-    found = {
-        "start": start,
-        "step": runnable,
-        "run": runnable,
-        "work": work,
-        "signal": signal,
-        "cpu": hotplug,
-    }
-    return {k: cpus for k, cpus in found.items() if cpus and k in kinds}
+            if c.work_pending and c.online and not t.irq_off:
+                work.append(i)
+    out: dict[str, list[int]] = {}
+    for kind, cpus in (
+        ("start", start),
+        ("step", runnable),
+        ("run", runnable),
+        ("work", work),
+        ("signal", signal),
+        ("cpu", hotplug),
+    ):
+        if cpus and kind in kinds:
+            out[kind] = cpus
+    return out
 
 
 SIMPLE: dict[str, type] = {"step": Step, "run": Run, "work": RunWork, "signal": Signal}
@@ -157,9 +171,7 @@ class Chooser:
             if not args:
                 continue
             if self.recent and rng.random() < RECENCY:
-                recent = set(self.recent)
-                near = [a for a in args if not recent.isdisjoint(touches(s, name, a) or ())]
-                args = near or args
+                args = near(s, name, args, self.recent) or args
             chosen = _pick(rng, args)
             if name in ("free_pages", "free_unref_page_list"):
                 self.recent.extend(chosen)
