@@ -77,6 +77,23 @@ def __offline_isolated_pages(s: System, t: Task, start: int, end: int) -> TaskGe
     return None
 
 
+def migrate_movable_pages(s: System, t: Task, start: int, end: int) -> TaskGen:
+    """The inner ``do { ... } while (!ret)`` of ``offline_pages`` (spec §10.1; 6.1/6.12 alike,
+    modern-kernels §6.5): each pass one step, ``signal_pending`` then ``scan_movable_pages``,
+    and ``do_migrate_range`` the next, until no movable page is left. Returns 0 or EINTR."""
+    pfn = start
+    while True:
+        yield None
+        t.loop_iterations += 1
+        if t.signal_pending:
+            return EINTR
+        pfn = scan_movable_pages(s, pfn, end)
+        if pfn is None:
+            return 0
+        yield None
+        yield from do_migrate_range(s, t, pfn, end)
+
+
 def offline_pages(s: System, t: Task, block: int) -> TaskGen:
     """``offline_pages`` of memory block ``block`` (spec §10.1-§10.3): isolate (v5.11: inside
     ``zone_pcp_disable``), then migrate and test until every page is free, draining on a
@@ -107,19 +124,7 @@ def offline_pages(s: System, t: Task, block: int) -> TaskGen:
         yield from drain_all_pages(s, t)
     yield from memory_notify_going_offline(s, t)
     while True:
-        ret = 0
-        pfn = start
-        while True:
-            yield None
-            t.loop_iterations += 1
-            if t.signal_pending:
-                ret = EINTR
-                break
-            pfn = scan_movable_pages(s, pfn, end)
-            if pfn is None:
-                break
-            yield None
-            yield from do_migrate_range(s, t, pfn, end)
+        ret = yield from migrate_movable_pages(s, t, start, end)
         if ret:
             break
         yield None
