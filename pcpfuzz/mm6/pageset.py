@@ -5,11 +5,11 @@ recompute, CPU hotplug and high-fraction sysctl write."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
-from pcpfuzz.constants import EINVAL
 from pcpfuzz.mm.locking import mutex_lock, mutex_unlock, spin_lock, spin_unlock
-from pcpfuzz.mm.pageset import __zone_set_pageset_high_and_batch
+from pcpfuzz.mm.pageset import __zone_set_pageset_high_and_batch, run_pagelist_fraction_sysctl
 from pcpfuzz.mm.sizing import (
     BOOT_PAGESET_BATCH,
     BOOT_PAGESET_HIGH,
@@ -165,22 +165,19 @@ def zone_pcp_reset(
 
 
 def percpu_pagelist_high_fraction_sysctl_handler(s: System, t: Task, value: int) -> TaskGen:
-    """The ``vm.percpu_pagelist_high_fraction`` handler (§5.2): under ``pcp_batch_high_lock``,
-    EINVAL for negatives and 1..7, nothing when unchanged, else recompute the populated zone."""
-    yield from mutex_lock(s, t, s.pcp_batch_high_lock)
-    old = s.fraction
-    ret = 0
-    if value < 0 or 0 < value < MIN_PERCPU_PAGELIST_HIGH_FRACTION:
-        ret = EINVAL
-    elif value != old:
-        s.fraction = value
-        if s.zone.present_pages:
-            yield None
-            yield from zone_set_pageset_high_and_batch(s, t, 0)
-    if s.tracing:
-        s.klog(t.cpu, f"percpu_pagelist_high_fraction: {old} -> {value}: {ret}")
-    mutex_unlock(s, t, s.pcp_batch_high_lock)
-    return ret
+    """v6.1 ``percpu_pagelist_high_fraction_sysctl_handler`` (§5.2): 5.x's
+    ``run_pagelist_fraction_sysctl`` (under ``pcp_batch_high_lock``, EINVAL for negatives and
+    1..7, nothing when unchanged) recomputing with ``zone_set_pageset_high_and_batch(zone, 0)``."""
+    return (
+        yield from run_pagelist_fraction_sysctl(
+            s,
+            t,
+            value,
+            "percpu_pagelist_high_fraction",
+            MIN_PERCPU_PAGELIST_HIGH_FRACTION,
+            partial(zone_set_pageset_high_and_batch, cpu_online=0),
+        )
+    )
 
 
 def zone_pcp_disable(s: System, t: Task) -> TaskGen:
