@@ -109,9 +109,11 @@ def zone_pcp_update(s: System, t: Task, cpu_online: int) -> TaskGen:
     return None
 
 
-def setup_per_zone_wmarks(s: System, t: Task) -> TaskGen:
-    """``setup_per_zone_wmarks``: the watermarks under ``zone->lock`` (one step), then
-    ``zone_pcp_update(zone, 0)``."""
+def run_setup_per_zone_wmarks(
+    s: System, t: Task, zone_pcp_update: Callable[[System, Task, int], TaskGen]
+) -> TaskGen:
+    """6.1/6.12 ``setup_per_zone_wmarks`` (§5.5) with a kernel's ``zone_pcp_update``: the
+    watermarks under ``zone->lock`` (one step), then ``zone_pcp_update(zone, 0)``."""
     yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
     __setup_per_zone_wmarks(s)
     spin_unlock(s, t, s.zone_lock)
@@ -119,6 +121,13 @@ def setup_per_zone_wmarks(s: System, t: Task) -> TaskGen:
         s.klog(t.cpu, f"setup_per_zone_wmarks: min/low/high {s.zone.watermark}")
     yield None
     yield from zone_pcp_update(s, t, 0)
+    return None
+
+
+def setup_per_zone_wmarks(s: System, t: Task) -> TaskGen:
+    """v6.1 ``setup_per_zone_wmarks`` (§5.5): ``run_setup_per_zone_wmarks`` with the v6.1
+    ``zone_pcp_update``."""
+    yield from run_setup_per_zone_wmarks(s, t, zone_pcp_update)
     return None
 
 
@@ -140,13 +149,25 @@ def per_cpu_pages_init(s: System, lock: SpinLock) -> PerCpuPages61:
     )
 
 
-def setup_zone_pageset(s: System, t: Task) -> TaskGen:
-    """``setup_zone_pageset``: fresh pagesets for a zone becoming populated, then
+def run_setup_zone_pageset(
+    s: System,
+    t: Task,
+    init: Callable[[System, SpinLock], PerCpuPages61 | PerCpuPages612],
+    zone_set_pageset_high_and_batch: Callable[[System, Task, int], TaskGen],
+) -> TaskGen:
+    """6.1/6.12 ``setup_zone_pageset`` with a kernel's ``per_cpu_pages_init`` (``init``) and
+    ``zone_set_pageset_high_and_batch``: fresh pagesets for a zone becoming populated, then
     ``zone_set_pageset_high_and_batch(zone, 0)`` (the zone's cache is not reset)."""
     s.zone.pageset_is_boot = False
-    s.pcp = [per_cpu_pages_init(s, pcp.lock) for pcp in s.pcp]
+    s.pcp = [init(s, pcp.lock) for pcp in s.pcp]
     yield None
     yield from zone_set_pageset_high_and_batch(s, t, 0)
+    return None
+
+
+def setup_zone_pageset(s: System, t: Task) -> TaskGen:
+    """v6.1 ``setup_zone_pageset`` (§5.3): ``run_setup_zone_pageset`` with the v6.1 callees."""
+    yield from run_setup_zone_pageset(s, t, per_cpu_pages_init, zone_set_pageset_high_and_batch)
     return None
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from pcpfuzz.mm.locking import mutex_lock, mutex_unlock, spin_lock, spin_unlock
+from pcpfuzz.mm.locking import mutex_lock, mutex_unlock
 from pcpfuzz.mm.pageset import run_pagelist_fraction_sysctl
 from pcpfuzz.mm.pcp import pcp_use
 from pcpfuzz.mm.sizing import (
@@ -15,7 +15,11 @@ from pcpfuzz.mm.sizing import (
     BOOT_PAGESET_HIGH,
     MIN_PERCPU_PAGELIST_HIGH_FRACTION,
 )
-from pcpfuzz.mm6.pageset import __setup_per_zone_wmarks
+from pcpfuzz.mm6.pageset import (
+    __setup_per_zone_wmarks,
+    run_setup_per_zone_wmarks,
+    run_setup_zone_pageset,
+)
 from pcpfuzz.mm6.pageset import zone_pcp_reset as zone_pcp_reset61
 from pcpfuzz.mm612.drain import __drain_all_pages
 from pcpfuzz.mm612.percpu import PerCpuPages612, ZonePageset612
@@ -91,15 +95,10 @@ def zone_pcp_update(s: System, t: Task, cpu_online: int) -> TaskGen:
 
 
 def init_per_zone_wmark_min(s: System, t: Task) -> TaskGen:
-    """``init_per_zone_wmark_min`` -> ``setup_per_zone_wmarks`` (§5.5): the watermarks under
-    ``zone->lock`` (one step), then ``zone_pcp_update(zone, 0)``."""
-    yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
-    __setup_per_zone_wmarks(s)
-    spin_unlock(s, t, s.zone_lock)
-    if s.tracing:
-        s.klog(t.cpu, f"setup_per_zone_wmarks: min/low/high {s.zone.watermark}")
-    yield None
-    yield from zone_pcp_update(s, t, 0)
+    """v6.12 ``init_per_zone_wmark_min`` -> ``setup_per_zone_wmarks`` (§5.5): 6.1's
+    (``run_setup_per_zone_wmarks``: the watermarks under ``zone->lock``, one step, then
+    ``zone_pcp_update(zone, 0)``) with the v6.12 ``zone_pcp_update``."""
+    yield from run_setup_per_zone_wmarks(s, t, zone_pcp_update)
     return None
 
 
@@ -110,12 +109,9 @@ def per_cpu_pages_init(s: System, lock: SpinLock) -> PerCpuPages612:
 
 
 def setup_zone_pageset(s: System, t: Task) -> TaskGen:
-    """``setup_zone_pageset``: fresh pagesets for a zone becoming populated, then
-    ``zone_set_pageset_high_and_batch(zone, 0)`` (the zone's cache is not reset)."""
-    s.zone.pageset_is_boot = False
-    s.pcp = [per_cpu_pages_init(s, pcp.lock) for pcp in s.pcp]
-    yield None
-    yield from zone_set_pageset_high_and_batch(s, t, 0)
+    """v6.12 ``setup_zone_pageset`` (§5.3): 6.1's (``run_setup_zone_pageset``: fresh pagesets,
+    then ``zone_set_pageset_high_and_batch(zone, 0)``) with the v6.12 callees."""
+    yield from run_setup_zone_pageset(s, t, per_cpu_pages_init, zone_set_pageset_high_and_batch)
     return None
 
 
