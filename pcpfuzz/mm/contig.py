@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import EBUSY, MT
@@ -30,13 +31,20 @@ def contig_alignment(geo: Geometry) -> int:
     return max(geo.max_order_nr_pages, geo.pageblock_nr_pages)
 
 
-def isolate_freepages_range(s: System, t: Task, start: int, end: int) -> int:
+def isolate_freepages_range(
+    s: System,
+    t: Task,
+    start: int,
+    end: int,
+    isolate_free_page: Callable[[System, int, int], object] = __isolate_free_page,
+) -> int:
     """``isolate_freepages_range``: under zone->lock take every free block in range out of the
-    buddy and split it into order-0 pages for the caller; returns the pfn after the last."""
+    buddy (``isolate_free_page``: the kernel's ``__isolate_free_page``, 5.x's by default) and
+    split it into order-0 pages for the caller; returns the pfn after the last."""
     pfn = start
     while pfn < end:
         order = s.buddy_order[pfn]
-        __isolate_free_page(s, pfn, order)
+        isolate_free_page(s, pfn, order)
         for page in range(pfn, pfn + (1 << order)):
             s.allocate(page, 0, False, None, t)
         pfn += 1 << order

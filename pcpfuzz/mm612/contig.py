@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import EBUSY, MT
-from pcpfuzz.mm.contig import MIGRATE_RETRIES
+from pcpfuzz.mm import contig as contig5
+from pcpfuzz.mm.contig import __alloc_contig_migrate_range
 from pcpfuzz.mm.isolation import test_pages_isolated
 from pcpfuzz.mm.locking import spin_lock, spin_unlock
-from pcpfuzz.mm.migrate import do_migrate_range, scan_movable_pages
 from pcpfuzz.mm612.buddy import __isolate_free_page
 from pcpfuzz.mm612.drain import drain_all_pages
 from pcpfuzz.mm612.page_isolation import start_isolate_page_range, undo_isolate_page_range
@@ -21,16 +21,11 @@ if TYPE_CHECKING:
 
 
 def isolate_freepages_range(s: System, t: Task, start: int, end: int) -> TaskGen:
-    """``isolate_freepages_range``: under ``zone->lock``, each free block in range taken with
-    v6.12 ``__isolate_free_page`` and split into order-0 pages for the caller."""
+    """``isolate_freepages_range``: under ``zone->lock`` (a step of its own), 5.x's loop with
+    v6.12 ``__isolate_free_page``: each free block in range split into order-0 pages for the
+    caller."""
     yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
-    pfn = start
-    while pfn < end:
-        order = s.buddy_order[pfn]
-        __isolate_free_page(s, pfn, order)
-        for page in range(pfn, pfn + (1 << order)):
-            s.allocate(page, 0, False, None, t)
-        pfn += 1 << order
+    contig5.isolate_freepages_range(s, t, start, end, __isolate_free_page)
     spin_unlock(s, t, s.zone_lock)
     return None
 
@@ -45,12 +40,7 @@ def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
     s.isolation_begin(t, start, end, "contig")
     yield None
     yield from drain_all_pages(s, t)
-    for _ in range(MIGRATE_RETRIES):
-        yield None
-        pfn = scan_movable_pages(s, start, end)
-        if pfn is None:
-            break
-        yield from do_migrate_range(s, t, pfn, end)
+    yield from __alloc_contig_migrate_range(s, t, start, end)
     yield None
     ret = yield from test_pages_isolated(s, t, start, end)
     if ret:
