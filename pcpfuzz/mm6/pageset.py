@@ -185,10 +185,16 @@ def zone_pcp_reset(
     s.pcp = [(init or per_cpu_pages_init)(s, pcp.lock) for pcp in s.pcp]
 
 
-def percpu_pagelist_high_fraction_sysctl_handler(s: System, t: Task, value: int) -> TaskGen:
-    """v6.1 ``percpu_pagelist_high_fraction_sysctl_handler`` (§5.2): 5.x's
-    ``run_pagelist_fraction_sysctl`` (under ``pcp_batch_high_lock``, EINVAL for negatives and
-    1..7, nothing when unchanged) recomputing with ``zone_set_pageset_high_and_batch(zone, 0)``."""
+def run_high_fraction_sysctl(
+    s: System,
+    t: Task,
+    value: int,
+    zone_set_pageset_high_and_batch: Callable[[System, Task, int], TaskGen],
+) -> TaskGen:
+    """6.1/6.12 ``percpu_pagelist_high_fraction_sysctl_handler`` (§5.2) with a kernel's
+    ``zone_set_pageset_high_and_batch``: 5.x's ``run_pagelist_fraction_sysctl`` (under
+    ``pcp_batch_high_lock``, EINVAL for negatives and 1..7, nothing when unchanged) recomputing
+    with ``zone_set_pageset_high_and_batch(zone, 0)``."""
     return (
         yield from run_pagelist_fraction_sysctl(
             s,
@@ -201,16 +207,39 @@ def percpu_pagelist_high_fraction_sysctl_handler(s: System, t: Task, value: int)
     )
 
 
-def zone_pcp_disable(s: System, t: Task) -> TaskGen:
-    """``zone_pcp_disable`` (§6.1): take ``pcp_batch_high_lock`` and keep it, write (0, 1) on
-    every possible CPU, then ``__drain_all_pages(zone, true)`` from this task."""
+def percpu_pagelist_high_fraction_sysctl_handler(s: System, t: Task, value: int) -> TaskGen:
+    """v6.1 ``percpu_pagelist_high_fraction_sysctl_handler`` (§5.2): ``run_high_fraction_sysctl``
+    with the v6.1 ``zone_set_pageset_high_and_batch``."""
+    return (yield from run_high_fraction_sysctl(s, t, value, zone_set_pageset_high_and_batch))
+
+
+def run_zone_pcp_disable(
+    s: System,
+    t: Task,
+    what: str,
+    write_disabled: Callable[[System, Task], TaskGen],
+    drain_all: Callable[[System, Task, bool, bool], TaskGen],
+) -> TaskGen:
+    """6.1/6.12 ``zone_pcp_disable`` (§6.1) with a kernel's callees: take
+    ``pcp_batch_high_lock`` and keep it, ``write_disabled`` (the disabled sizes, ``what``) on
+    every possible CPU, then ``drain_all`` (``__drain_all_pages(zone, true)``) from this task."""
     yield from mutex_lock(s, t, s.pcp_batch_high_lock)
     if s.tracing:
-        s.klog(t.cpu, "zone_pcp_disable: high 0, batch 1 on all CPUs")
-    yield from __zone_set_pageset_high_and_batch(s, t, BOOT_PAGESET_HIGH, BOOT_PAGESET_BATCH)
-    yield from __drain_all_pages(s, t, zone=True, force=True)
+        s.klog(t.cpu, f"zone_pcp_disable: {what} on all CPUs")
+    yield from write_disabled(s, t)
+    yield from drain_all(s, t, True, True)
     t.pcp_disabled_depth += 1
     s.pcp_disabled = True
+    return None
+
+
+def zone_pcp_disable(s: System, t: Task) -> TaskGen:
+    """v6.1 ``zone_pcp_disable`` (§6.1): ``run_zone_pcp_disable`` writing (0, 1) with 5.x's
+    ``__zone_set_pageset_high_and_batch`` and draining with v6.1 ``__drain_all_pages``."""
+    write = partial(
+        __zone_set_pageset_high_and_batch, high=BOOT_PAGESET_HIGH, batch=BOOT_PAGESET_BATCH
+    )
+    yield from run_zone_pcp_disable(s, t, "high 0, batch 1", write, __drain_all_pages)
     return None
 
 

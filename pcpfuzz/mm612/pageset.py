@@ -8,17 +8,17 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from pcpfuzz.mm.locking import mutex_lock, mutex_unlock
-from pcpfuzz.mm.pageset import run_pagelist_fraction_sysctl
 from pcpfuzz.mm.pcp import pcp_use
 from pcpfuzz.mm.sizing import (
     BOOT_PAGESET_BATCH,
     BOOT_PAGESET_HIGH,
-    MIN_PERCPU_PAGELIST_HIGH_FRACTION,
 )
 from pcpfuzz.mm6.pageset import (
     __setup_per_zone_wmarks,
+    run_high_fraction_sysctl,
     run_setup_per_zone_wmarks,
     run_setup_zone_pageset,
+    run_zone_pcp_disable,
 )
 from pcpfuzz.mm6.pageset import zone_pcp_reset as zone_pcp_reset61
 from pcpfuzz.mm612.drain import __drain_all_pages
@@ -122,31 +122,19 @@ def zone_pcp_reset(s: System) -> None:
 
 
 def percpu_pagelist_high_fraction_sysctl_handler(s: System, t: Task, value: int) -> TaskGen:
-    """v6.12 ``percpu_pagelist_high_fraction_sysctl_handler`` (§5.2): 5.x's
-    ``run_pagelist_fraction_sysctl`` (under ``pcp_batch_high_lock``, EINVAL for negatives and
-    1..7, nothing when unchanged) recomputing with ``zone_set_pageset_high_and_batch(zone, 0)``."""
-    return (
-        yield from run_pagelist_fraction_sysctl(
-            s,
-            t,
-            value,
-            "percpu_pagelist_high_fraction",
-            MIN_PERCPU_PAGELIST_HIGH_FRACTION,
-            partial(zone_set_pageset_high_and_batch, cpu_online=0),
-        )
-    )
+    """v6.12 ``percpu_pagelist_high_fraction_sysctl_handler`` (§5.2): 6.1's
+    (``run_high_fraction_sysctl``) with the v6.12 ``zone_set_pageset_high_and_batch``."""
+    return (yield from run_high_fraction_sysctl(s, t, value, zone_set_pageset_high_and_batch))
 
 
 def zone_pcp_disable(s: System, t: Task) -> TaskGen:
-    """v6.12 ``zone_pcp_disable`` (§6.1): take ``pcp_batch_high_lock`` and keep it, write
-    (0, 0, 1) on every possible CPU, then ``__drain_all_pages(zone, true)``."""
-    yield from mutex_lock(s, t, s.pcp_batch_high_lock)
-    if s.tracing:
-        s.klog(t.cpu, "zone_pcp_disable: high_min 0, high_max 0, batch 1 on all CPUs")
-    yield from __zone_set_pageset_high_and_batch(s, t, DISABLED)
-    yield from __drain_all_pages(s, t, zone=True, force=True)
-    t.pcp_disabled_depth += 1
-    s.pcp_disabled = True
+    """v6.12 ``zone_pcp_disable`` (§6.1): 6.1's (``run_zone_pcp_disable``: take
+    ``pcp_batch_high_lock`` and keep it, write the disabled sizes on every possible CPU, then
+    ``__drain_all_pages(zone, true)``) writing (0, 0, 1) with the v6.12 callees."""
+    write = partial(__zone_set_pageset_high_and_batch, triple=DISABLED)
+    yield from run_zone_pcp_disable(
+        s, t, "high_min 0, high_max 0, batch 1", write, __drain_all_pages
+    )
     return None
 
 
