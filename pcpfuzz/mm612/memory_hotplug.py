@@ -5,9 +5,11 @@ through ``free_one_page`` (``split_large_buddy``); both end with ``init_per_zone
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import MT
+from pcpfuzz.mm.hotplug import remove_free_blocks
 from pcpfuzz.mm.locking import spin_lock, spin_unlock
 from pcpfuzz.mm6.memory_hotplug import HotplugCallees, run_offline_pages, run_online_pages
 from pcpfuzz.mm612.buddy import del_page_from_free_list, split_large_buddy
@@ -32,16 +34,7 @@ def __offline_isolated_pages(s: System, t: Task, start: int, end: int) -> TaskGe
     s.block_online[start // s.geo.block_pages] = False
     yield None
     yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
-    pfn = start
-    while pfn < end:
-        order = s.buddy_order[pfn]
-        if order < 0:
-            s.bug("NO-ALLOC-OFFLINED", f"__offline_isolated_pages: pfn {pfn} is {s.where(pfn)}")
-            pfn += 1
-            continue
-        del_page_from_free_list(s, pfn, order, MT.ISOLATE)
-        pfn += 1 << order
-    s.page_present[start:end] = [False] * (end - start)
+    remove_free_blocks(s, start, end, partial(del_page_from_free_list, mt=MT.ISOLATE))
     spin_unlock(s, t, s.zone_lock)
     return None
 
