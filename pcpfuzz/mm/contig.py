@@ -63,29 +63,69 @@ def __alloc_contig_migrate_range(s: System, t: Task, start: int, end: int) -> Ta
     return None
 
 
-def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
-    """``alloc_contig_range(start, end, MIGRATE_MOVABLE)`` on a MAX_ORDER-aligned range: isolate
-    (after patch 6, one non-forced drain), migrate, test, take the pages, unisolate."""
+def run_alloc_contig_range(
+    s: System,
+    t: Task,
+    start: int,
+    end: int,
+    start_isolate_page_range: Callable[[System, Task, int, int, MT], TaskGen],
+    undo_isolate_page_range: Callable[[System, Task, int, int, MT], TaskGen],
+    drain: Callable[[System, Task], TaskGen],
+    take: Callable[[System, Task, int, int], TaskGen],
+) -> TaskGen:
+    """``alloc_contig_range(start, end, MIGRATE_MOVABLE)`` (5.x spec §12; 6.1/6.12
+    modern-kernels §6.7) with a version's callees: isolate, ``drain`` (the drain after the
+    isolation, if the version has one), ``__alloc_contig_migrate_range``, then ``take`` (the
+    test and the taking of the free pages, returning the test's result), unisolate."""
     ret = yield from start_isolate_page_range(s, t, start, end, MT.MOVABLE)
     if ret:
         s.note("alloc_contig_range failed: isolation")
         return EBUSY
     s.isolation_begin(t, start, end, "contig")
+    yield from drain(s, t)
+    yield from __alloc_contig_migrate_range(s, t, start, end)
+    yield None
+    ret = yield from take(s, t, start, end)
+    s.isolation_end(t)
+    yield None
+    yield from undo_isolate_page_range(s, t, start, end, MT.MOVABLE)
+    return ret
+
+
+def isolate_user_drain(s: System, t: Task) -> TaskGen:
+    """Patch 6's non-forced ``drain_all_pages`` after the isolation (none without it)."""
     if s.profile.isolate_user_drain:
         yield None
         yield from drain_all_pages(s, t)
-    yield from __alloc_contig_migrate_range(s, t, start, end)
-    yield None
+    return None
+
+
+def check_and_take_range(s: System, t: Task, start: int, end: int) -> TaskGen:
+    """``test_pages_isolated``, then on success ``isolate_freepages_range`` in the same step."""
     ret = yield from test_pages_isolated(s, t, start, end)
     if ret:
         s.note("alloc_contig_range failed: busy page")
     else:
         isolate_freepages_range(s, t, start, end)
         s.note("alloc_contig_range succeeded")
-    s.isolation_end(t)
-    yield None
-    yield from undo_isolate_page_range(s, t, start, end, MT.MOVABLE)
     return ret
+
+
+def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
+    """``alloc_contig_range(start, end, MIGRATE_MOVABLE)`` on a MAX_ORDER-aligned range:
+    ``run_alloc_contig_range`` with the 5.x callees (after patch 6, one non-forced drain)."""
+    return (
+        yield from run_alloc_contig_range(
+            s,
+            t,
+            start,
+            end,
+            start_isolate_page_range,
+            undo_isolate_page_range,
+            isolate_user_drain,
+            check_and_take_range,
+        )
+    )
 
 
 def get_hwpoison_page(s: System, t: Task) -> TaskGen:

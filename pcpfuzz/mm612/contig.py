@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
-from pcpfuzz.constants import EBUSY, MT
 from pcpfuzz.mm import contig as contig5
-from pcpfuzz.mm.contig import __alloc_contig_migrate_range
+from pcpfuzz.mm.contig import run_alloc_contig_range
 from pcpfuzz.mm.isolation import test_pages_isolated
 from pcpfuzz.mm.locking import spin_lock, spin_unlock
+from pcpfuzz.mm6.contig import drain_after_isolation
 from pcpfuzz.mm612.buddy import __isolate_free_page
 from pcpfuzz.mm612.drain import drain_all_pages
 from pcpfuzz.mm612.page_isolation import start_isolate_page_range, undo_isolate_page_range
@@ -30,28 +31,34 @@ def isolate_freepages_range(s: System, t: Task, start: int, end: int) -> TaskGen
     return None
 
 
-def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
-    """``alloc_contig_range(start, end, MIGRATE_MOVABLE)``: isolate, one non-forced
-    ``drain_all_pages``, migrate, test, take the free pages, unisolate."""
-    ret = yield from start_isolate_page_range(s, t, start, end, MT.MOVABLE)
-    if ret:
-        s.note("alloc_contig_range failed: isolation")
-        return EBUSY
-    s.isolation_begin(t, start, end, "contig")
-    yield None
-    yield from drain_all_pages(s, t)
-    yield from __alloc_contig_migrate_range(s, t, start, end)
-    yield None
+def check_and_take_range(s: System, t: Task, start: int, end: int) -> TaskGen:
+    """v6.12 ``alloc_contig_range``'s ``test_pages_isolated`` and, on success, the taking of the
+    free pages (``isolate_freepages_range``, a ``zone->lock`` step of its own)."""
     ret = yield from test_pages_isolated(s, t, start, end)
     if ret:
         s.note("alloc_contig_range failed: busy page")
     else:
         yield from isolate_freepages_range(s, t, start, end)
         s.note("alloc_contig_range succeeded")
-    s.isolation_end(t)
-    yield None
-    yield from undo_isolate_page_range(s, t, start, end, MT.MOVABLE)
     return ret
+
+
+def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
+    """v6.12 ``alloc_contig_range(start, end, MIGRATE_MOVABLE)``: 5.x's
+    ``run_alloc_contig_range`` with the v6.12 callees: isolate, one non-forced
+    ``drain_all_pages``, migrate, test, take the free pages, unisolate."""
+    return (
+        yield from run_alloc_contig_range(
+            s,
+            t,
+            start,
+            end,
+            start_isolate_page_range,
+            undo_isolate_page_range,
+            partial(drain_after_isolation, drain_all_pages=drain_all_pages),
+            check_and_take_range,
+        )
+    )
 
 
 def get_hwpoison_page(s: System, t: Task) -> TaskGen:
