@@ -86,8 +86,9 @@ def run_offline_pages(s: System, t: Task, block: int, k: HotplugCallees) -> Task
     s.isolation_begin(t, start, end, "offline")
     yield from memory_notify_going_offline(s, t)
     while True:
-        # ret keeps a failed test's EBUSY, so a pass with nothing to migrate ends the offline;
-        # the kernel's scan_movable_pages overwrites ret (-ENOENT) and retries (to be checked).
+        # ret keeps a failed test's EBUSY, so the next pass ends the offline as if signalled;
+        # the kernel differs (6.1/6.12 offline_pages: ``ret = scan_movable_pages(..)`` each
+        # pass, -ENOENT, then a new test): kept as it was, to be fixed on its own.
         ret = (yield from migrate_movable_pages(s, t, start, end)) or ret
         if ret:
             break
