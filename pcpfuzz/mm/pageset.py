@@ -67,10 +67,20 @@ def zone_set_pageset_high_and_batch(s: System, t: Task) -> TaskGen:
         return None
     high, batch = zone_high_batch(s)
     if s.profile.cached_high_batch:
-        if (high, batch) == (s.zone.pageset_high, s.zone.pageset_batch):
-            s.note("pageset update skipped: unchanged")
-            return None
-        s.zone.pageset_high, s.zone.pageset_batch = high, batch
+        yield from zone_set_cached_high_and_batch(s, t, high, batch)
+        return None
+    yield from __zone_set_pageset_high_and_batch(s, t, high, batch)
+    return None
+
+
+def zone_set_cached_high_and_batch(s: System, t: Task, high: int, batch: int) -> TaskGen:
+    """Patch 5's cache in ``zone_set_pageset_high_and_batch`` (spec §8.5; 6.1 alike,
+    modern-kernels §5.3): early return when (high, batch) equals the zone's cached pair; else
+    cache it and ``__zone_set_pageset_high_and_batch``."""
+    if (high, batch) == (s.zone.pageset_high, s.zone.pageset_batch):
+        s.note("pageset update skipped: unchanged")
+        return None
+    s.zone.pageset_high, s.zone.pageset_batch = high, batch
     yield from __zone_set_pageset_high_and_batch(s, t, high, batch)
     return None
 

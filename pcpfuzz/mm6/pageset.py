@@ -9,7 +9,11 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from pcpfuzz.mm.locking import mutex_lock, mutex_unlock, spin_lock, spin_unlock
-from pcpfuzz.mm.pageset import __zone_set_pageset_high_and_batch, run_pagelist_fraction_sysctl
+from pcpfuzz.mm.pageset import (
+    __zone_set_pageset_high_and_batch,
+    run_pagelist_fraction_sysctl,
+    zone_set_cached_high_and_batch,
+)
 from pcpfuzz.mm.sizing import (
     BOOT_PAGESET_BATCH,
     BOOT_PAGESET_HIGH,
@@ -90,22 +94,31 @@ def zone_high_batch(s: System, cpu_online: int = 0) -> tuple[int, int]:
 
 
 def zone_set_pageset_high_and_batch(s: System, t: Task, cpu_online: int) -> TaskGen:
-    """``zone_set_pageset_high_and_batch`` (§5.3): early return when the pair equals the
-    zone's cache; else cache it and ``pageset_update`` every possible CPU (batch, then high)."""
-    high, batch = zone_high_batch(s, cpu_online)
-    if (high, batch) == (s.zone.pageset_high, s.zone.pageset_batch):
-        s.note("pageset update skipped: unchanged")
-        return None
-    s.zone.pageset_high, s.zone.pageset_batch = high, batch
-    yield from __zone_set_pageset_high_and_batch(s, t, high, batch)
+    """v6.1 ``zone_set_pageset_high_and_batch`` (§5.3): the v6.1 pair through 5.11's cache
+    (``zone_set_cached_high_and_batch``: early return when unchanged, else cache it and
+    ``pageset_update`` every possible CPU, batch then high)."""
+    yield from zone_set_cached_high_and_batch(s, t, *zone_high_batch(s, cpu_online))
+    return None
+
+
+def run_zone_pcp_update(
+    s: System,
+    t: Task,
+    cpu_online: int,
+    zone_set_pageset_high_and_batch: Callable[[System, Task, int], TaskGen],
+) -> TaskGen:
+    """6.1/6.12 ``zone_pcp_update(zone, cpu_online)`` with a kernel's
+    ``zone_set_pageset_high_and_batch``, which it runs under ``pcp_batch_high_lock``."""
+    yield from mutex_lock(s, t, s.pcp_batch_high_lock)
+    yield from zone_set_pageset_high_and_batch(s, t, cpu_online)
+    mutex_unlock(s, t, s.pcp_batch_high_lock)
     return None
 
 
 def zone_pcp_update(s: System, t: Task, cpu_online: int) -> TaskGen:
-    """``zone_pcp_update(zone, cpu_online)``: the above under ``pcp_batch_high_lock``."""
-    yield from mutex_lock(s, t, s.pcp_batch_high_lock)
-    yield from zone_set_pageset_high_and_batch(s, t, cpu_online)
-    mutex_unlock(s, t, s.pcp_batch_high_lock)
+    """v6.1 ``zone_pcp_update(zone, cpu_online)`` (§5.3): the above under
+    ``pcp_batch_high_lock`` (``run_zone_pcp_update``)."""
+    yield from run_zone_pcp_update(s, t, cpu_online, zone_set_pageset_high_and_batch)
     return None
 
 

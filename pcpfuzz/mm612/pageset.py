@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from pcpfuzz.mm.locking import mutex_lock, mutex_unlock
+from pcpfuzz.mm.locking import mutex_unlock
 from pcpfuzz.mm.pcp import pcp_use
 from pcpfuzz.mm.sizing import (
     BOOT_PAGESET_BATCH,
@@ -19,6 +19,7 @@ from pcpfuzz.mm6.pageset import (
     run_setup_per_zone_wmarks,
     run_setup_zone_pageset,
     run_zone_pcp_disable,
+    run_zone_pcp_update,
 )
 from pcpfuzz.mm6.pageset import zone_pcp_reset as zone_pcp_reset61
 from pcpfuzz.mm612.drain import __drain_all_pages
@@ -87,10 +88,9 @@ def zone_set_pageset_high_and_batch(s: System, t: Task, cpu_online: int) -> Task
 
 
 def zone_pcp_update(s: System, t: Task, cpu_online: int) -> TaskGen:
-    """``zone_pcp_update(zone, cpu_online)``: the above under ``pcp_batch_high_lock``."""
-    yield from mutex_lock(s, t, s.pcp_batch_high_lock)
-    yield from zone_set_pageset_high_and_batch(s, t, cpu_online)
-    mutex_unlock(s, t, s.pcp_batch_high_lock)
+    """v6.12 ``zone_pcp_update(zone, cpu_online)`` (§5.3): the above under
+    ``pcp_batch_high_lock`` (6.1's ``run_zone_pcp_update``)."""
+    yield from run_zone_pcp_update(s, t, cpu_online, zone_set_pageset_high_and_batch)
     return None
 
 
