@@ -128,10 +128,22 @@ def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
     )
 
 
-def get_hwpoison_page(s: System, t: Task) -> TaskGen:
-    """``get_hwpoison_page`` as a user of ``zone_pcp_disable`` (v5.11 tree, spec §13); the
-    refcount work between disable and enable is one step that changes nothing."""
+def run_get_hwpoison_page(
+    s: System,
+    t: Task,
+    zone_pcp_disable: Callable[[System, Task], TaskGen],
+    zone_pcp_enable: Callable[[System, Task], TaskGen],
+) -> TaskGen:
+    """``get_hwpoison_page`` as a user of ``zone_pcp_disable`` (5.11 spec §13; 6.1/6.12
+    modern-kernels §6.1) with a version's disable and enable; the refcount work between them
+    is one step that changes nothing."""
     yield from zone_pcp_disable(s, t)
     yield None
     yield from zone_pcp_enable(s, t)
     return 0
+
+
+def get_hwpoison_page(s: System, t: Task) -> TaskGen:
+    """v5.11 ``get_hwpoison_page`` (spec §13): ``run_get_hwpoison_page`` with 5.x's
+    ``zone_pcp_disable`` and ``zone_pcp_enable``."""
+    return (yield from run_get_hwpoison_page(s, t, zone_pcp_disable, zone_pcp_enable))

@@ -7,7 +7,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pcpfuzz.geometry import Geometry
-from pcpfuzz.mm.contig import isolate_freepages_range, run_alloc_contig_range
+from pcpfuzz.mm.contig import (
+    isolate_freepages_range,
+    run_alloc_contig_range,
+    run_get_hwpoison_page,
+)
 from pcpfuzz.mm.isolation import test_pages_isolated
 from pcpfuzz.mm.pageset import zone_pcp_enable
 from pcpfuzz.mm6.drain import drain_all_pages
@@ -97,8 +101,6 @@ def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
 
 
 def get_hwpoison_page(s: System, t: Task) -> TaskGen:
-    """``get_hwpoison_page`` / ``page_handle_poison`` as ``zone_pcp_disable`` users (§6.1)."""
-    yield from zone_pcp_disable(s, t)
-    yield None
-    yield from zone_pcp_enable(s, t)
-    return 0
+    """v6.1 ``get_hwpoison_page`` / ``page_handle_poison`` (§6.1): 5.x's
+    ``run_get_hwpoison_page`` with v6.1 ``zone_pcp_disable`` and 5.x's ``zone_pcp_enable``."""
+    return (yield from run_get_hwpoison_page(s, t, zone_pcp_disable, zone_pcp_enable))

@@ -7,7 +7,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from pcpfuzz.mm import contig as contig5
-from pcpfuzz.mm.contig import run_alloc_contig_range
+from pcpfuzz.mm.contig import run_alloc_contig_range, run_get_hwpoison_page
 from pcpfuzz.mm.isolation import test_pages_isolated
 from pcpfuzz.mm.locking import spin_lock, spin_unlock
 from pcpfuzz.mm6.contig import drain_after_isolation
@@ -62,8 +62,6 @@ def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
 
 
 def get_hwpoison_page(s: System, t: Task) -> TaskGen:
-    """``get_hwpoison_page`` as a ``zone_pcp_disable`` user (§6.1: the only one in v6.12)."""
-    yield from zone_pcp_disable(s, t)
-    yield None
-    yield from zone_pcp_enable(s, t)
-    return 0
+    """v6.12 ``get_hwpoison_page`` (§6.1): 5.x's ``run_get_hwpoison_page`` with the
+    v6.12 ``zone_pcp_disable`` and ``zone_pcp_enable``."""
+    return (yield from run_get_hwpoison_page(s, t, zone_pcp_disable, zone_pcp_enable))
