@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import EINTR, MT
@@ -56,12 +57,13 @@ def memory_notify_going_offline(s: System, t: Task) -> TaskGen:
     return None
 
 
-def __offline_isolated_pages(s: System, t: Task, start: int, end: int) -> TaskGen:
-    """``__offline_isolated_pages``: sections go offline, then under zone->lock every free
-    block in range leaves its freelist with no counter change. A page that is not PageBuddy
-    here is the kernel's BUG_ON (NO-ALLOC-OFFLINED)."""
-    s.block_online[start // s.geo.block_pages] = False
-    yield None
+def remove_free_blocks(
+    s: System, start: int, end: int, del_page: Callable[[System, int, int], None]
+) -> None:
+    """``__offline_isolated_pages``' removal (5.x, 6.1, 6.12), under ``zone->lock``: every free
+    block in range leaves its freelist through the version's ``del_page_from_free_list``
+    (``del_page``), then the pages are not present. A page that is not PageBuddy is the
+    kernel's BUG_ON (NO-ALLOC-OFFLINED)."""
     pfn = start
     while pfn < end:
         order = s.buddy_order[pfn]
@@ -69,12 +71,38 @@ def __offline_isolated_pages(s: System, t: Task, start: int, end: int) -> TaskGe
             s.bug("NO-ALLOC-OFFLINED", f"__offline_isolated_pages: pfn {pfn} is {s.where(pfn)}")
             pfn += 1
             continue
-        del_page_from_free_list(s, pfn, order)
+        del_page(s, pfn, order)
         pfn += 1 << order
     s.page_present[start:end] = [False] * (end - start)
+
+
+def __offline_isolated_pages(s: System, t: Task, start: int, end: int) -> TaskGen:
+    """``__offline_isolated_pages``: sections go offline, then under zone->lock every free
+    block in range leaves its freelist with no counter change. A page that is not PageBuddy
+    here is the kernel's BUG_ON (NO-ALLOC-OFFLINED)."""
+    s.block_online[start // s.geo.block_pages] = False
+    yield None
+    remove_free_blocks(s, start, end, del_page_from_free_list)
     if s.tracing:
         s.klog(t.cpu, f"__offline_isolated_pages(pfn {start}-{end - 1}): offline")
     return None
+
+
+def migrate_movable_pages(s: System, t: Task, start: int, end: int) -> TaskGen:
+    """The inner ``do { ... } while (!ret)`` of ``offline_pages`` (spec §10.1; 6.1/6.12 alike,
+    modern-kernels §6.5): each pass one step, ``signal_pending`` then ``scan_movable_pages``,
+    and ``do_migrate_range`` the next, until no movable page is left. Returns 0 or EINTR."""
+    pfn = start
+    while True:
+        yield None
+        t.loop_iterations += 1
+        if t.signal_pending:
+            return EINTR
+        pfn = scan_movable_pages(s, pfn, end)
+        if pfn is None:
+            return 0
+        yield None
+        yield from do_migrate_range(s, t, pfn, end)
 
 
 def offline_pages(s: System, t: Task, block: int) -> TaskGen:
@@ -107,19 +135,7 @@ def offline_pages(s: System, t: Task, block: int) -> TaskGen:
         yield from drain_all_pages(s, t)
     yield from memory_notify_going_offline(s, t)
     while True:
-        ret = 0
-        pfn = start
-        while True:
-            yield None
-            t.loop_iterations += 1
-            if t.signal_pending:
-                ret = EINTR
-                break
-            pfn = scan_movable_pages(s, pfn, end)
-            if pfn is None:
-                break
-            yield None
-            yield from do_migrate_range(s, t, pfn, end)
+        ret = yield from migrate_movable_pages(s, t, start, end)
         if ret:
             break
         yield None

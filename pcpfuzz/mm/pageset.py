@@ -4,6 +4,7 @@ own atomic step."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import EINVAL
@@ -66,10 +67,20 @@ def zone_set_pageset_high_and_batch(s: System, t: Task) -> TaskGen:
         return None
     high, batch = zone_high_batch(s)
     if s.profile.cached_high_batch:
-        if (high, batch) == (s.zone.pageset_high, s.zone.pageset_batch):
-            s.note("pageset update skipped: unchanged")
-            return None
-        s.zone.pageset_high, s.zone.pageset_batch = high, batch
+        yield from zone_set_cached_high_and_batch(s, t, high, batch)
+        return None
+    yield from __zone_set_pageset_high_and_batch(s, t, high, batch)
+    return None
+
+
+def zone_set_cached_high_and_batch(s: System, t: Task, high: int, batch: int) -> TaskGen:
+    """Patch 5's cache in ``zone_set_pageset_high_and_batch`` (spec §8.5; 6.1 alike,
+    modern-kernels §5.3): early return when (high, batch) equals the zone's cached pair; else
+    cache it and ``__zone_set_pageset_high_and_batch``."""
+    if (high, batch) == (s.zone.pageset_high, s.zone.pageset_batch):
+        s.note("pageset update skipped: unchanged")
+        return None
+    s.zone.pageset_high, s.zone.pageset_batch = high, batch
     yield from __zone_set_pageset_high_and_batch(s, t, high, batch)
     return None
 
@@ -108,23 +119,47 @@ def zone_pcp_update(s: System, t: Task) -> TaskGen:
     return None
 
 
-def percpu_pagelist_fraction_sysctl_handler(s: System, t: Task, value: int) -> TaskGen:
-    """The ``vm.percpu_pagelist_fraction`` handler (spec §8.2): EINVAL for negatives and 1..7,
-    nothing when unchanged, else recompute the populated zone."""
+def run_pagelist_fraction_sysctl(
+    s: System,
+    t: Task,
+    value: int,
+    name: str,
+    min_fraction: int,
+    recompute: Callable[[System, Task], TaskGen],
+) -> TaskGen:
+    """A fraction sysctl handler (5.x ``vm.percpu_pagelist_fraction``, spec §8.2; 6.1/6.12
+    ``vm.percpu_pagelist_high_fraction``, modern-kernels §5.2) with its ``name``, minimum and
+    ``recompute``: under ``pcp_batch_high_lock``, EINVAL for negatives and 1..min - 1, nothing
+    when unchanged, else ``recompute`` the populated zone."""
     yield from mutex_lock(s, t, s.pcp_batch_high_lock)
     old = s.fraction
     ret = 0
-    if value < 0 or 0 < value < MIN_PERCPU_PAGELIST_FRACTION:
+    if value < 0 or 0 < value < min_fraction:
         ret = EINVAL
     elif value != old:
         s.fraction = value
         if s.zone.present_pages:
             yield None
-            yield from zone_set_pageset_high_and_batch(s, t)
+            yield from recompute(s, t)
     if s.tracing:
-        s.klog(t.cpu, f"percpu_pagelist_fraction: {old} -> {value}: {ret}")
+        s.klog(t.cpu, f"{name}: {old} -> {value}: {ret}")
     mutex_unlock(s, t, s.pcp_batch_high_lock)
     return ret
+
+
+def percpu_pagelist_fraction_sysctl_handler(s: System, t: Task, value: int) -> TaskGen:
+    """The ``vm.percpu_pagelist_fraction`` handler (spec §8.2): ``run_pagelist_fraction_sysctl``
+    with minimum 8 and ``zone_set_pageset_high_and_batch``."""
+    return (
+        yield from run_pagelist_fraction_sysctl(
+            s,
+            t,
+            value,
+            "percpu_pagelist_fraction",
+            MIN_PERCPU_PAGELIST_FRACTION,
+            zone_set_pageset_high_and_batch,
+        )
+    )
 
 
 def zone_pcp_disable(s: System, t: Task) -> TaskGen:

@@ -3,11 +3,15 @@ memory failure (§6.1)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pcpfuzz.constants import EBUSY, MT
 from pcpfuzz.geometry import Geometry
-from pcpfuzz.mm.contig import __alloc_contig_migrate_range, isolate_freepages_range
+from pcpfuzz.mm.contig import (
+    isolate_freepages_range,
+    run_alloc_contig_range,
+    run_get_hwpoison_page,
+)
 from pcpfuzz.mm.isolation import test_pages_isolated
 from pcpfuzz.mm.pageset import zone_pcp_enable
 from pcpfuzz.mm6.drain import drain_all_pages
@@ -49,19 +53,20 @@ def free_contig_range(s: System, t: Task, pfn: int, nr_pages: int) -> TaskGen:
     return None
 
 
-def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
-    """``alloc_contig_range(start, end, MIGRATE_MOVABLE)`` on a pageblock-aligned range:
-    isolate, one non-forced ``drain_all_pages``, migrate, test from ``outer_start``, take the
-    free pages, free the head and tail beyond the range, unisolate."""
-    ret = yield from start_isolate_page_range(s, t, start, end, MT.MOVABLE)
-    if ret:
-        s.note("alloc_contig_range failed: isolation")
-        return EBUSY
-    s.isolation_begin(t, start, end, "contig")
+def drain_after_isolation(
+    s: System, t: Task, drain_all_pages: Callable[[System, Task], TaskGen] = drain_all_pages
+) -> TaskGen:
+    """6.1/6.12 ``alloc_contig_range``'s one non-forced ``drain_all_pages`` after the isolation
+    (a step of its own first): the version's ``drain_all_pages`` (v6.1's by default)."""
     yield None
     yield from drain_all_pages(s, t)
-    yield from __alloc_contig_migrate_range(s, t, start, end)
-    yield None
+    return None
+
+
+def check_and_take_range(s: System, t: Task, start: int, end: int) -> TaskGen:
+    """v6.1 ``alloc_contig_range``'s test from ``outer_start`` and, on success, the taking of
+    the free pages (``isolate_freepages_range``) and the freeing of head and tail beyond the
+    range (``free_contig_range``)."""
     outer = outer_start(s, start)
     ret = yield from test_pages_isolated(s, t, outer, end)
     if ret:
@@ -73,15 +78,29 @@ def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
             s.note("alloc_contig_range freed a head beyond the range")
         yield from free_contig_range(s, t, outer, start - outer)
         yield from free_contig_range(s, t, end, outer_end - end)
-    s.isolation_end(t)
-    yield None
-    yield from undo_isolate_page_range(s, t, start, end, MT.MOVABLE)
     return ret
 
 
+def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
+    """v6.1 ``alloc_contig_range(start, end, MIGRATE_MOVABLE)`` on a pageblock-aligned range:
+    5.x's ``run_alloc_contig_range`` with the v6.1 callees: isolate, one non-forced
+    ``drain_all_pages``, migrate, test from ``outer_start``, take the free pages, free the head
+    and tail beyond the range, unisolate."""
+    return (
+        yield from run_alloc_contig_range(
+            s,
+            t,
+            start,
+            end,
+            start_isolate_page_range,
+            undo_isolate_page_range,
+            drain_after_isolation,
+            check_and_take_range,
+        )
+    )
+
+
 def get_hwpoison_page(s: System, t: Task) -> TaskGen:
-    """``get_hwpoison_page`` / ``page_handle_poison`` as ``zone_pcp_disable`` users (§6.1)."""
-    yield from zone_pcp_disable(s, t)
-    yield None
-    yield from zone_pcp_enable(s, t)
-    return 0
+    """v6.1 ``get_hwpoison_page`` / ``page_handle_poison`` (§6.1): 5.x's
+    ``run_get_hwpoison_page`` with v6.1 ``zone_pcp_disable`` and 5.x's ``zone_pcp_enable``."""
+    return (yield from run_get_hwpoison_page(s, t, zone_pcp_disable, zone_pcp_enable))

@@ -24,13 +24,27 @@ def cpu_hotplug_allowed(s: System, _cpu: int) -> bool:
     return not any(t.op in CPUHP_OPS for t in s.tasks())
 
 
-def page_alloc_cpu_dead(s: System, t: Task, cpu: int) -> TaskGen:
-    """``page_alloc_cpu_dead``: ``drain_pages(cpu)`` (the locked drain of §4.1), then
-    ``zone_pcp_update(zone, 0)`` for the populated zone (high follows the online CPUs)."""
+def run_page_alloc_cpu_dead(
+    s: System,
+    t: Task,
+    cpu: int,
+    drain_pages_zone: Callable[[System, Task, int], TaskGen],
+    zone_pcp_update: Callable[[System, Task, int], TaskGen],
+) -> TaskGen:
+    """6.1/6.12 ``page_alloc_cpu_dead`` (§4.3) with a kernel's callees: ``drain_pages(cpu)``
+    (the locked drain of §4.1), then ``zone_pcp_update(zone, 0)`` for the populated zone (high
+    follows the online CPUs)."""
     yield from drain_pages_zone(s, t, cpu)
     if s.zone.present_pages:
         yield None
         yield from zone_pcp_update(s, t, 0)
+    return None
+
+
+def page_alloc_cpu_dead(s: System, t: Task, cpu: int) -> TaskGen:
+    """v6.1 ``page_alloc_cpu_dead`` (§4.3): ``run_page_alloc_cpu_dead`` with the v6.1 drain and
+    ``zone_pcp_update``."""
+    yield from run_page_alloc_cpu_dead(s, t, cpu, drain_pages_zone, zone_pcp_update)
     return None
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pcpfuzz.mm.drain import pcpu_drain_mutex_lock
@@ -58,10 +59,17 @@ def drain_local_pages(s: System, t: Task) -> TaskGen:
     return None
 
 
-def __drain_all_pages(s: System, t: Task, zone: bool, force: bool) -> TaskGen:
-    """``__drain_all_pages(zone, force_all_cpus)`` (§4.2): under ``pcpu_drain_mutex`` (a
-    trylock that gives up without a zone), read each online CPU's count locklessly (one step
-    each) unless forced, then drain every selected CPU, one after another, from this task."""
+def run_drain_all_pages(
+    s: System,
+    t: Task,
+    zone: bool,
+    force: bool,
+    drain_pages_zone: Callable[[System, Task, int], TaskGen],
+) -> TaskGen:
+    """6.1/6.12 ``__drain_all_pages(zone, force_all_cpus)`` (§4.2) with a kernel's
+    ``drain_pages_zone``: under ``pcpu_drain_mutex`` (a trylock that gives up without a zone),
+    read each online CPU's count locklessly (one step each) unless forced, then drain every
+    selected CPU, one after another, from this task."""
     if not (yield from pcpu_drain_mutex_lock(s, t, zone)):
         return None
     yield None
@@ -81,6 +89,13 @@ def __drain_all_pages(s: System, t: Task, zone: bool, force: bool) -> TaskGen:
         yield from drain_pages_zone(s, t, cpu)
         yield None
     mutex_unlock(s, t, s.pcpu_drain_mutex)
+    return None
+
+
+def __drain_all_pages(s: System, t: Task, zone: bool, force: bool) -> TaskGen:
+    """v6.1 ``__drain_all_pages(zone, force_all_cpus)`` (§4.2): ``run_drain_all_pages`` with the
+    v6.1 ``drain_pages_zone``."""
+    yield from run_drain_all_pages(s, t, zone, force, drain_pages_zone)
     return None
 
 

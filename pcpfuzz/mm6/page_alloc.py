@@ -8,6 +8,7 @@ update and pop are separate steps, so lockless readers see each intermediate sta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, SWAP_CLUSTER_MAX, mt_name
@@ -241,18 +242,44 @@ def rmqueue_pcplist(s: System, t: Task, order: int, mt: int) -> TaskGen:
     if not lst:
         if batch > 1:
             batch = max(batch >> order, 2)
-        pcp_use(s, t, pcp, "rmqueue_bulk refills")
-        n = yield from rmqueue_bulk(s, t, order, batch, lst, mt)
-        if s.tracing:
-            s.klog(t.cpu, f"rmqueue_bulk(order {order}, {batch}): {n} to pcp{t.cpu}")
-        yield IRQ_OFF
-        pcp_use(s, t, pcp, "rmqueue_pcplist adds the refill to the count of")
-        pcp.count += n << order
-        if not lst:
-            spin_unlock(s, t, pcp.lock)
+        if not (yield from refill_pcplist(s, t, pcp, lst, order, batch, mt, rmqueue_bulk)):
             return None
-        yield IRQ_OFF
     pcp_use(s, t, pcp, "__rmqueue_pcplist pops from")
+    return pop_pcplist(s, t, pcp, lst, order)
+
+
+def refill_pcplist(
+    s: System,
+    t: Task,
+    pcp: PerCpuPages61 | PerCpuPages612,
+    lst: list[int],
+    order: int,
+    batch: int,
+    mt: int,
+    rmqueue_bulk: Callable[[System, Task, int, int, list[int], int], TaskGen],
+) -> TaskGen:
+    """6.1/6.12 ``__rmqueue_pcplist``'s refill of an empty list (§3.2) with a kernel's
+    ``rmqueue_bulk``: ``batch`` blocks under the nested ``zone->lock``, then ``count`` (the next
+    step); the pop is the step after. False, the ``pcp->lock`` released, when none came."""
+    pcp_use(s, t, pcp, "rmqueue_bulk refills")
+    n = yield from rmqueue_bulk(s, t, order, batch, lst, mt)
+    if s.tracing:
+        s.klog(t.cpu, f"rmqueue_bulk(order {order}, {batch}): {n} to pcp{t.cpu}")
+    yield IRQ_OFF
+    pcp_use(s, t, pcp, "rmqueue_pcplist adds the refill to the count of")
+    pcp.count += n << order
+    if not lst:
+        spin_unlock(s, t, pcp.lock)
+        return False
+    yield IRQ_OFF
+    return True
+
+
+def pop_pcplist(
+    s: System, t: Task, pcp: PerCpuPages61 | PerCpuPages612, lst: list[int], order: int
+) -> int:
+    """6.1/6.12 ``__rmqueue_pcplist``'s pop (§3.2): the list head, ``count`` down, then
+    ``pcp_spin_unlock``; returns the pfn."""
     pfn = lst.pop(0)
     pcp.count -= 1 << order
     spin_unlock(s, t, pcp.lock)

@@ -5,6 +5,7 @@ for free blocks across a boundary), then the middle."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import EBUSY, ENOENT, MT, mt_name
@@ -228,8 +229,16 @@ def start_isolate_page_range(s: System, t: Task, start: int, end: int, mt: int) 
     return ret
 
 
-def undo_isolate_page_range(s: System, t: Task, start: int, end: int, mt: int) -> TaskGen:
-    """``undo_isolate_page_range``: unset each online ISOLATE pageblock, one step each."""
+def run_undo_isolate_page_range(
+    s: System,
+    t: Task,
+    start: int,
+    end: int,
+    mt: int,
+    unset_migratetype_isolate: Callable[[System, Task, int, int], TaskGen],
+) -> TaskGen:
+    """6.1/6.12 ``undo_isolate_page_range`` (§6.3) with a kernel's
+    ``unset_migratetype_isolate``: unset each online ISOLATE pageblock, one step each."""
     s.isolation_passes += 1
     for pfn in range(start, end, s.geo.pageblock_nr_pages):
         if pfn != start:
@@ -237,4 +246,11 @@ def undo_isolate_page_range(s: System, t: Task, start: int, end: int, mt: int) -
         if s.pfn_online(pfn) and get_pfnblock_migratetype(s, pfn) == MT.ISOLATE:
             yield from unset_migratetype_isolate(s, t, pfn, mt)
     s.isolation_passes -= 1
+    return None
+
+
+def undo_isolate_page_range(s: System, t: Task, start: int, end: int, mt: int) -> TaskGen:
+    """v6.1 ``undo_isolate_page_range`` (§6.3): ``run_undo_isolate_page_range`` with the v6.1
+    ``unset_migratetype_isolate``."""
+    yield from run_undo_isolate_page_range(s, t, start, end, mt, unset_migratetype_isolate)
     return None

@@ -5,11 +5,15 @@ recompute, CPU hotplug and high-fraction sysctl write."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
-from pcpfuzz.constants import EINVAL
 from pcpfuzz.mm.locking import mutex_lock, mutex_unlock, spin_lock, spin_unlock
-from pcpfuzz.mm.pageset import __zone_set_pageset_high_and_batch
+from pcpfuzz.mm.pageset import (
+    __zone_set_pageset_high_and_batch,
+    run_pagelist_fraction_sysctl,
+    zone_set_cached_high_and_batch,
+)
 from pcpfuzz.mm.sizing import (
     BOOT_PAGESET_BATCH,
     BOOT_PAGESET_HIGH,
@@ -90,28 +94,39 @@ def zone_high_batch(s: System, cpu_online: int = 0) -> tuple[int, int]:
 
 
 def zone_set_pageset_high_and_batch(s: System, t: Task, cpu_online: int) -> TaskGen:
-    """``zone_set_pageset_high_and_batch`` (§5.3): early return when the pair equals the
-    zone's cache; else cache it and ``pageset_update`` every possible CPU (batch, then high)."""
-    high, batch = zone_high_batch(s, cpu_online)
-    if (high, batch) == (s.zone.pageset_high, s.zone.pageset_batch):
-        s.note("pageset update skipped: unchanged")
-        return None
-    s.zone.pageset_high, s.zone.pageset_batch = high, batch
-    yield from __zone_set_pageset_high_and_batch(s, t, high, batch)
+    """v6.1 ``zone_set_pageset_high_and_batch`` (§5.3): the v6.1 pair through 5.11's cache
+    (``zone_set_cached_high_and_batch``: early return when unchanged, else cache it and
+    ``pageset_update`` every possible CPU, batch then high)."""
+    yield from zone_set_cached_high_and_batch(s, t, *zone_high_batch(s, cpu_online))
     return None
 
 
-def zone_pcp_update(s: System, t: Task, cpu_online: int) -> TaskGen:
-    """``zone_pcp_update(zone, cpu_online)``: the above under ``pcp_batch_high_lock``."""
+def run_zone_pcp_update(
+    s: System,
+    t: Task,
+    cpu_online: int,
+    zone_set_pageset_high_and_batch: Callable[[System, Task, int], TaskGen],
+) -> TaskGen:
+    """6.1/6.12 ``zone_pcp_update(zone, cpu_online)`` with a kernel's
+    ``zone_set_pageset_high_and_batch``, which it runs under ``pcp_batch_high_lock``."""
     yield from mutex_lock(s, t, s.pcp_batch_high_lock)
     yield from zone_set_pageset_high_and_batch(s, t, cpu_online)
     mutex_unlock(s, t, s.pcp_batch_high_lock)
     return None
 
 
-def setup_per_zone_wmarks(s: System, t: Task) -> TaskGen:
-    """``setup_per_zone_wmarks``: the watermarks under ``zone->lock`` (one step), then
-    ``zone_pcp_update(zone, 0)``."""
+def zone_pcp_update(s: System, t: Task, cpu_online: int) -> TaskGen:
+    """v6.1 ``zone_pcp_update(zone, cpu_online)`` (§5.3): the above under
+    ``pcp_batch_high_lock`` (``run_zone_pcp_update``)."""
+    yield from run_zone_pcp_update(s, t, cpu_online, zone_set_pageset_high_and_batch)
+    return None
+
+
+def run_setup_per_zone_wmarks(
+    s: System, t: Task, zone_pcp_update: Callable[[System, Task, int], TaskGen]
+) -> TaskGen:
+    """6.1/6.12 ``setup_per_zone_wmarks`` (§5.5) with a kernel's ``zone_pcp_update``: the
+    watermarks under ``zone->lock`` (one step), then ``zone_pcp_update(zone, 0)``."""
     yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
     __setup_per_zone_wmarks(s)
     spin_unlock(s, t, s.zone_lock)
@@ -119,6 +134,13 @@ def setup_per_zone_wmarks(s: System, t: Task) -> TaskGen:
         s.klog(t.cpu, f"setup_per_zone_wmarks: min/low/high {s.zone.watermark}")
     yield None
     yield from zone_pcp_update(s, t, 0)
+    return None
+
+
+def setup_per_zone_wmarks(s: System, t: Task) -> TaskGen:
+    """v6.1 ``setup_per_zone_wmarks`` (§5.5): ``run_setup_per_zone_wmarks`` with the v6.1
+    ``zone_pcp_update``."""
+    yield from run_setup_per_zone_wmarks(s, t, zone_pcp_update)
     return None
 
 
@@ -140,13 +162,25 @@ def per_cpu_pages_init(s: System, lock: SpinLock) -> PerCpuPages61:
     )
 
 
-def setup_zone_pageset(s: System, t: Task) -> TaskGen:
-    """``setup_zone_pageset``: fresh pagesets for a zone becoming populated, then
+def run_setup_zone_pageset(
+    s: System,
+    t: Task,
+    init: Callable[[System, SpinLock], PerCpuPages61 | PerCpuPages612],
+    zone_set_pageset_high_and_batch: Callable[[System, Task, int], TaskGen],
+) -> TaskGen:
+    """6.1/6.12 ``setup_zone_pageset`` with a kernel's ``per_cpu_pages_init`` (``init``) and
+    ``zone_set_pageset_high_and_batch``: fresh pagesets for a zone becoming populated, then
     ``zone_set_pageset_high_and_batch(zone, 0)`` (the zone's cache is not reset)."""
     s.zone.pageset_is_boot = False
-    s.pcp = [per_cpu_pages_init(s, pcp.lock) for pcp in s.pcp]
+    s.pcp = [init(s, pcp.lock) for pcp in s.pcp]
     yield None
     yield from zone_set_pageset_high_and_batch(s, t, 0)
+    return None
+
+
+def setup_zone_pageset(s: System, t: Task) -> TaskGen:
+    """v6.1 ``setup_zone_pageset`` (§5.3): ``run_setup_zone_pageset`` with the v6.1 callees."""
+    yield from run_setup_zone_pageset(s, t, per_cpu_pages_init, zone_set_pageset_high_and_batch)
     return None
 
 
@@ -164,35 +198,61 @@ def zone_pcp_reset(
     s.pcp = [(init or per_cpu_pages_init)(s, pcp.lock) for pcp in s.pcp]
 
 
+def run_high_fraction_sysctl(
+    s: System,
+    t: Task,
+    value: int,
+    zone_set_pageset_high_and_batch: Callable[[System, Task, int], TaskGen],
+) -> TaskGen:
+    """6.1/6.12 ``percpu_pagelist_high_fraction_sysctl_handler`` (§5.2) with a kernel's
+    ``zone_set_pageset_high_and_batch``: 5.x's ``run_pagelist_fraction_sysctl`` (under
+    ``pcp_batch_high_lock``, EINVAL for negatives and 1..7, nothing when unchanged) recomputing
+    with ``zone_set_pageset_high_and_batch(zone, 0)``."""
+    return (
+        yield from run_pagelist_fraction_sysctl(
+            s,
+            t,
+            value,
+            "percpu_pagelist_high_fraction",
+            MIN_PERCPU_PAGELIST_HIGH_FRACTION,
+            partial(zone_set_pageset_high_and_batch, cpu_online=0),
+        )
+    )
+
+
 def percpu_pagelist_high_fraction_sysctl_handler(s: System, t: Task, value: int) -> TaskGen:
-    """The ``vm.percpu_pagelist_high_fraction`` handler (§5.2): under ``pcp_batch_high_lock``,
-    EINVAL for negatives and 1..7, nothing when unchanged, else recompute the populated zone."""
+    """v6.1 ``percpu_pagelist_high_fraction_sysctl_handler`` (§5.2): ``run_high_fraction_sysctl``
+    with the v6.1 ``zone_set_pageset_high_and_batch``."""
+    return (yield from run_high_fraction_sysctl(s, t, value, zone_set_pageset_high_and_batch))
+
+
+def run_zone_pcp_disable(
+    s: System,
+    t: Task,
+    what: str,
+    write_disabled: Callable[[System, Task], TaskGen],
+    drain_all: Callable[[System, Task, bool, bool], TaskGen],
+) -> TaskGen:
+    """6.1/6.12 ``zone_pcp_disable`` (§6.1) with a kernel's callees: take
+    ``pcp_batch_high_lock`` and keep it, ``write_disabled`` (the disabled sizes, ``what``) on
+    every possible CPU, then ``drain_all`` (``__drain_all_pages(zone, true)``) from this task."""
     yield from mutex_lock(s, t, s.pcp_batch_high_lock)
-    old = s.fraction
-    ret = 0
-    if value < 0 or 0 < value < MIN_PERCPU_PAGELIST_HIGH_FRACTION:
-        ret = EINVAL
-    elif value != old:
-        s.fraction = value
-        if s.zone.present_pages:
-            yield None
-            yield from zone_set_pageset_high_and_batch(s, t, 0)
     if s.tracing:
-        s.klog(t.cpu, f"percpu_pagelist_high_fraction: {old} -> {value}: {ret}")
-    mutex_unlock(s, t, s.pcp_batch_high_lock)
-    return ret
+        s.klog(t.cpu, f"zone_pcp_disable: {what} on all CPUs")
+    yield from write_disabled(s, t)
+    yield from drain_all(s, t, True, True)
+    t.pcp_disabled_depth += 1
+    s.pcp_disabled = True
+    return None
 
 
 def zone_pcp_disable(s: System, t: Task) -> TaskGen:
-    """``zone_pcp_disable`` (§6.1): take ``pcp_batch_high_lock`` and keep it, write (0, 1) on
-    every possible CPU, then ``__drain_all_pages(zone, true)`` from this task."""
-    yield from mutex_lock(s, t, s.pcp_batch_high_lock)
-    if s.tracing:
-        s.klog(t.cpu, "zone_pcp_disable: high 0, batch 1 on all CPUs")
-    yield from __zone_set_pageset_high_and_batch(s, t, BOOT_PAGESET_HIGH, BOOT_PAGESET_BATCH)
-    yield from __drain_all_pages(s, t, zone=True, force=True)
-    t.pcp_disabled_depth += 1
-    s.pcp_disabled = True
+    """v6.1 ``zone_pcp_disable`` (§6.1): ``run_zone_pcp_disable`` writing (0, 1) with 5.x's
+    ``__zone_set_pageset_high_and_batch`` and draining with v6.1 ``__drain_all_pages``."""
+    write = partial(
+        __zone_set_pageset_high_and_batch, high=BOOT_PAGESET_HIGH, batch=BOOT_PAGESET_BATCH
+    )
+    yield from run_zone_pcp_disable(s, t, "high 0, batch 1", write, __drain_all_pages)
     return None
 
 

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
-from pcpfuzz.constants import EBUSY, MT
-from pcpfuzz.mm.contig import MIGRATE_RETRIES
+from pcpfuzz.mm import contig as contig5
+from pcpfuzz.mm.contig import run_alloc_contig_range, run_get_hwpoison_page
 from pcpfuzz.mm.isolation import test_pages_isolated
 from pcpfuzz.mm.locking import spin_lock, spin_unlock
-from pcpfuzz.mm.migrate import do_migrate_range, scan_movable_pages
+from pcpfuzz.mm6.contig import drain_after_isolation
 from pcpfuzz.mm612.buddy import __isolate_free_page
 from pcpfuzz.mm612.drain import drain_all_pages
 from pcpfuzz.mm612.page_isolation import start_isolate_page_range, undo_isolate_page_range
@@ -21,52 +22,46 @@ if TYPE_CHECKING:
 
 
 def isolate_freepages_range(s: System, t: Task, start: int, end: int) -> TaskGen:
-    """``isolate_freepages_range``: under ``zone->lock``, each free block in range taken with
-    v6.12 ``__isolate_free_page`` and split into order-0 pages for the caller."""
+    """``isolate_freepages_range``: under ``zone->lock`` (a step of its own), 5.x's loop with
+    v6.12 ``__isolate_free_page``: each free block in range split into order-0 pages for the
+    caller."""
     yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
-    pfn = start
-    while pfn < end:
-        order = s.buddy_order[pfn]
-        __isolate_free_page(s, pfn, order)
-        for page in range(pfn, pfn + (1 << order)):
-            s.allocate(page, 0, False, None, t)
-        pfn += 1 << order
+    contig5.isolate_freepages_range(s, t, start, end, __isolate_free_page)
     spin_unlock(s, t, s.zone_lock)
     return None
 
 
-def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
-    """``alloc_contig_range(start, end, MIGRATE_MOVABLE)``: isolate, one non-forced
-    ``drain_all_pages``, migrate, test, take the free pages, unisolate."""
-    ret = yield from start_isolate_page_range(s, t, start, end, MT.MOVABLE)
-    if ret:
-        s.note("alloc_contig_range failed: isolation")
-        return EBUSY
-    s.isolation_begin(t, start, end, "contig")
-    yield None
-    yield from drain_all_pages(s, t)
-    for _ in range(MIGRATE_RETRIES):
-        yield None
-        pfn = scan_movable_pages(s, start, end)
-        if pfn is None:
-            break
-        yield from do_migrate_range(s, t, pfn, end)
-    yield None
+def check_and_take_range(s: System, t: Task, start: int, end: int) -> TaskGen:
+    """v6.12 ``alloc_contig_range``'s ``test_pages_isolated`` and, on success, the taking of the
+    free pages (``isolate_freepages_range``, a ``zone->lock`` step of its own)."""
     ret = yield from test_pages_isolated(s, t, start, end)
     if ret:
         s.note("alloc_contig_range failed: busy page")
     else:
         yield from isolate_freepages_range(s, t, start, end)
         s.note("alloc_contig_range succeeded")
-    s.isolation_end(t)
-    yield None
-    yield from undo_isolate_page_range(s, t, start, end, MT.MOVABLE)
     return ret
 
 
+def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
+    """v6.12 ``alloc_contig_range(start, end, MIGRATE_MOVABLE)``: 5.x's
+    ``run_alloc_contig_range`` with the v6.12 callees: isolate, one non-forced
+    ``drain_all_pages``, migrate, test, take the free pages, unisolate."""
+    return (
+        yield from run_alloc_contig_range(
+            s,
+            t,
+            start,
+            end,
+            start_isolate_page_range,
+            undo_isolate_page_range,
+            partial(drain_after_isolation, drain_all_pages=drain_all_pages),
+            check_and_take_range,
+        )
+    )
+
+
 def get_hwpoison_page(s: System, t: Task) -> TaskGen:
-    """``get_hwpoison_page`` as a ``zone_pcp_disable`` user (§6.1: the only one in v6.12)."""
-    yield from zone_pcp_disable(s, t)
-    yield None
-    yield from zone_pcp_enable(s, t)
-    return 0
+    """v6.12 ``get_hwpoison_page`` (§6.1): 5.x's ``run_get_hwpoison_page`` with the
+    v6.12 ``zone_pcp_disable`` and ``zone_pcp_enable``."""
+    return (yield from run_get_hwpoison_page(s, t, zone_pcp_disable, zone_pcp_enable))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pcpfuzz.mm6.cpuhp import run_cpu_hotplug
+from pcpfuzz.mm6.cpuhp import run_cpu_hotplug, run_page_alloc_cpu_dead
 from pcpfuzz.mm612.drain import drain_pages_zone
 from pcpfuzz.mm612.pageset import zone_pcp_update
 from pcpfuzz.state import Task, TaskGen
@@ -15,12 +15,10 @@ if TYPE_CHECKING:
 
 
 def page_alloc_cpu_dead(s: System, t: Task, cpu: int) -> TaskGen:
-    """``page_alloc_cpu_dead``: drain the dead CPU's pcplists (v6.12 chunks), then
-    ``zone_pcp_update(zone, 0)``."""
-    yield from drain_pages_zone(s, t, cpu)
-    if s.zone.present_pages:
-        yield None
-        yield from zone_pcp_update(s, t, 0)
+    """v6.12 ``page_alloc_cpu_dead`` (§4.3): 6.1's (``run_page_alloc_cpu_dead``: drain the dead
+    CPU's pcplists, then ``zone_pcp_update(zone, 0)``) with the v6.12 drain (in chunks) and
+    ``zone_pcp_update``."""
+    yield from run_page_alloc_cpu_dead(s, t, cpu, drain_pages_zone, zone_pcp_update)
     return None
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pcpfuzz.mm.drain import pcpu_drain_mutex_lock
-from pcpfuzz.mm.locking import mutex_unlock, spin_unlock
+from pcpfuzz.mm.locking import spin_unlock
 from pcpfuzz.mm.pcp import pcp_use
+from pcpfuzz.mm6.drain import run_drain_all_pages
 from pcpfuzz.mm6.page_alloc import pcp_spin_lock
 from pcpfuzz.mm612.page_alloc import free_pcppages_bulk
 from pcpfuzz.mm612.percpu import PCP_BATCH_SCALE_MAX
@@ -51,28 +51,11 @@ def drain_local_pages(s: System, t: Task) -> TaskGen:
 
 
 def __drain_all_pages(s: System, t: Task, zone: bool, force: bool) -> TaskGen:
-    """``__drain_all_pages(zone, force_all_cpus)`` (§4.2, as v6.1): under ``pcpu_drain_mutex``,
-    read each online CPU's count locklessly (one step each) unless forced, then drain every
-    selected CPU with v6.12 ``drain_pages_zone``, one after another, from this task."""
-    if not (yield from pcpu_drain_mutex_lock(s, t, zone)):
-        return None
-    yield None
-    cpus: list[int] = []
-    for cpu, c in enumerate(s.cpus):
-        if not c.online:
-            continue
-        if force or s.pcp[cpu].count:
-            cpus.append(cpu)
-        else:
-            s.note("drain_all_pages skipped a CPU")
-        if not force:
-            yield None
-    if s.tracing:
-        s.klog(t.cpu, f"{'forced ' if force else ''}drain_all_pages: draining CPUs {cpus}")
-    for cpu in cpus:
-        yield from drain_pages_zone(s, t, cpu)
-        yield None
-    mutex_unlock(s, t, s.pcpu_drain_mutex)
+    """v6.12 ``__drain_all_pages(zone, force_all_cpus)`` (§4.2, as v6.1): 6.1's
+    (``run_drain_all_pages``: under ``pcpu_drain_mutex``, a lockless count read per online CPU
+    unless forced, then each selected CPU drained from this task) with v6.12
+    ``drain_pages_zone``."""
+    yield from run_drain_all_pages(s, t, zone, force, drain_pages_zone)
     return None
 
 

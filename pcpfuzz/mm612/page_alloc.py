@@ -17,7 +17,7 @@ from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, mt_name
 from pcpfuzz.mm.buddy import get_pfnblock_migratetype
 from pcpfuzz.mm.locking import spin_lock, spin_trylock, spin_unlock
 from pcpfuzz.mm.pcp import allocated, pcp_use
-from pcpfuzz.mm6.page_alloc import pcp_allowed_order
+from pcpfuzz.mm6.page_alloc import pcp_allowed_order, pop_pcplist, refill_pcplist
 from pcpfuzz.mm612.buddy import __free_one_page, __rmqueue, split_large_buddy
 from pcpfuzz.mm612.percpu import (
     PCP_BATCH_SCALE_MAX,
@@ -268,22 +268,10 @@ def rmqueue_pcplist(s: System, t: Task, order: int, mt: int) -> TaskGen:
     if not lst:
         batch = nr_pcp_alloc(pcp, order)
         yield IRQ_OFF
-        pcp_use(s, t, pcp, "rmqueue_bulk refills")
-        n = yield from rmqueue_bulk(s, t, order, batch, lst, mt)
-        if s.tracing:
-            s.klog(t.cpu, f"rmqueue_bulk(order {order}, {batch}): {n} to pcp{t.cpu}")
-        yield IRQ_OFF
-        pcp_use(s, t, pcp, "rmqueue_pcplist adds the refill to the count of")
-        pcp.count += n << order
-        if not lst:
-            spin_unlock(s, t, pcp.lock)
+        if not (yield from refill_pcplist(s, t, pcp, lst, order, batch, mt, rmqueue_bulk)):
             return None
-        yield IRQ_OFF
         pcp_use(s, t, pcp, "__rmqueue_pcplist pops from")
-    pfn = lst.pop(0)
-    pcp.count -= 1 << order
-    spin_unlock(s, t, pcp.lock)
-    return pfn
+    return pop_pcplist(s, t, pcp, lst, order)
 
 
 def rmqueue_buddy(s: System, t: Task, order: int, mt: int) -> TaskGen:

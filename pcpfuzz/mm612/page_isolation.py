@@ -11,6 +11,7 @@ from pcpfuzz.constants import EBUSY, MT, mt_name
 from pcpfuzz.mm.buddy import get_pfnblock_migratetype, page_is_buddy, set_pageblock_migratetype
 from pcpfuzz.mm.isolation import has_unmovable_pages
 from pcpfuzz.mm.locking import spin_lock, spin_unlock
+from pcpfuzz.mm6.page_isolation import run_undo_isolate_page_range
 from pcpfuzz.mm612.buddy import (
     __free_one_page,
     __isolate_free_page,
@@ -106,12 +107,7 @@ def start_isolate_page_range(s: System, t: Task, start: int, end: int, mt: int) 
 
 
 def undo_isolate_page_range(s: System, t: Task, start: int, end: int, mt: int) -> TaskGen:
-    """``undo_isolate_page_range``: unset each online ISOLATE pageblock, one step each."""
-    s.isolation_passes += 1
-    for pfn in range(start, end, s.geo.pageblock_nr_pages):
-        if pfn != start:
-            yield None
-        if s.pfn_online(pfn) and get_pfnblock_migratetype(s, pfn) == MT.ISOLATE:
-            yield from unset_migratetype_isolate(s, t, pfn, mt)
-    s.isolation_passes -= 1
+    """v6.12 ``undo_isolate_page_range`` (§6.3): 6.1's (``run_undo_isolate_page_range``: unset
+    each online ISOLATE pageblock, one step each) with the v6.12 ``unset_migratetype_isolate``."""
+    yield from run_undo_isolate_page_range(s, t, start, end, mt, unset_migratetype_isolate)
     return None

@@ -4,17 +4,23 @@ watermarks are 6.1's (imported), followed by ``zone_pcp_update`` after every rec
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
-from pcpfuzz.constants import EINVAL
-from pcpfuzz.mm.locking import mutex_lock, mutex_unlock, spin_lock, spin_unlock
+from pcpfuzz.mm.locking import mutex_unlock
 from pcpfuzz.mm.pcp import pcp_use
 from pcpfuzz.mm.sizing import (
     BOOT_PAGESET_BATCH,
     BOOT_PAGESET_HIGH,
-    MIN_PERCPU_PAGELIST_HIGH_FRACTION,
 )
-from pcpfuzz.mm6.pageset import __setup_per_zone_wmarks
+from pcpfuzz.mm6.pageset import (
+    __setup_per_zone_wmarks,
+    run_high_fraction_sysctl,
+    run_setup_per_zone_wmarks,
+    run_setup_zone_pageset,
+    run_zone_pcp_disable,
+    run_zone_pcp_update,
+)
 from pcpfuzz.mm6.pageset import zone_pcp_reset as zone_pcp_reset61
 from pcpfuzz.mm612.drain import __drain_all_pages
 from pcpfuzz.mm612.percpu import PerCpuPages612, ZonePageset612
@@ -82,23 +88,17 @@ def zone_set_pageset_high_and_batch(s: System, t: Task, cpu_online: int) -> Task
 
 
 def zone_pcp_update(s: System, t: Task, cpu_online: int) -> TaskGen:
-    """``zone_pcp_update(zone, cpu_online)``: the above under ``pcp_batch_high_lock``."""
-    yield from mutex_lock(s, t, s.pcp_batch_high_lock)
-    yield from zone_set_pageset_high_and_batch(s, t, cpu_online)
-    mutex_unlock(s, t, s.pcp_batch_high_lock)
+    """v6.12 ``zone_pcp_update(zone, cpu_online)`` (§5.3): the above under
+    ``pcp_batch_high_lock`` (6.1's ``run_zone_pcp_update``)."""
+    yield from run_zone_pcp_update(s, t, cpu_online, zone_set_pageset_high_and_batch)
     return None
 
 
 def init_per_zone_wmark_min(s: System, t: Task) -> TaskGen:
-    """``init_per_zone_wmark_min`` -> ``setup_per_zone_wmarks`` (§5.5): the watermarks under
-    ``zone->lock`` (one step), then ``zone_pcp_update(zone, 0)``."""
-    yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
-    __setup_per_zone_wmarks(s)
-    spin_unlock(s, t, s.zone_lock)
-    if s.tracing:
-        s.klog(t.cpu, f"setup_per_zone_wmarks: min/low/high {s.zone.watermark}")
-    yield None
-    yield from zone_pcp_update(s, t, 0)
+    """v6.12 ``init_per_zone_wmark_min`` -> ``setup_per_zone_wmarks`` (§5.5): 6.1's
+    (``run_setup_per_zone_wmarks``: the watermarks under ``zone->lock``, one step, then
+    ``zone_pcp_update(zone, 0)``) with the v6.12 ``zone_pcp_update``."""
+    yield from run_setup_per_zone_wmarks(s, t, zone_pcp_update)
     return None
 
 
@@ -109,12 +109,9 @@ def per_cpu_pages_init(s: System, lock: SpinLock) -> PerCpuPages612:
 
 
 def setup_zone_pageset(s: System, t: Task) -> TaskGen:
-    """``setup_zone_pageset``: fresh pagesets for a zone becoming populated, then
-    ``zone_set_pageset_high_and_batch(zone, 0)`` (the zone's cache is not reset)."""
-    s.zone.pageset_is_boot = False
-    s.pcp = [per_cpu_pages_init(s, pcp.lock) for pcp in s.pcp]
-    yield None
-    yield from zone_set_pageset_high_and_batch(s, t, 0)
+    """v6.12 ``setup_zone_pageset`` (§5.3): 6.1's (``run_setup_zone_pageset``: fresh pagesets,
+    then ``zone_set_pageset_high_and_batch(zone, 0)``) with the v6.12 callees."""
+    yield from run_setup_zone_pageset(s, t, per_cpu_pages_init, zone_set_pageset_high_and_batch)
     return None
 
 
@@ -125,34 +122,19 @@ def zone_pcp_reset(s: System) -> None:
 
 
 def percpu_pagelist_high_fraction_sysctl_handler(s: System, t: Task, value: int) -> TaskGen:
-    """The ``vm.percpu_pagelist_high_fraction`` handler (§5.2): under ``pcp_batch_high_lock``,
-    EINVAL for negatives and 1..7, nothing when unchanged, else recompute the populated zone."""
-    yield from mutex_lock(s, t, s.pcp_batch_high_lock)
-    old = s.fraction
-    ret = 0
-    if value < 0 or 0 < value < MIN_PERCPU_PAGELIST_HIGH_FRACTION:
-        ret = EINVAL
-    elif value != old:
-        s.fraction = value
-        if s.zone.present_pages:
-            yield None
-            yield from zone_set_pageset_high_and_batch(s, t, 0)
-    if s.tracing:
-        s.klog(t.cpu, f"percpu_pagelist_high_fraction: {old} -> {value}: {ret}")
-    mutex_unlock(s, t, s.pcp_batch_high_lock)
-    return ret
+    """v6.12 ``percpu_pagelist_high_fraction_sysctl_handler`` (§5.2): 6.1's
+    (``run_high_fraction_sysctl``) with the v6.12 ``zone_set_pageset_high_and_batch``."""
+    return (yield from run_high_fraction_sysctl(s, t, value, zone_set_pageset_high_and_batch))
 
 
 def zone_pcp_disable(s: System, t: Task) -> TaskGen:
-    """v6.12 ``zone_pcp_disable`` (§6.1): take ``pcp_batch_high_lock`` and keep it, write
-    (0, 0, 1) on every possible CPU, then ``__drain_all_pages(zone, true)``."""
-    yield from mutex_lock(s, t, s.pcp_batch_high_lock)
-    if s.tracing:
-        s.klog(t.cpu, "zone_pcp_disable: high_min 0, high_max 0, batch 1 on all CPUs")
-    yield from __zone_set_pageset_high_and_batch(s, t, DISABLED)
-    yield from __drain_all_pages(s, t, zone=True, force=True)
-    t.pcp_disabled_depth += 1
-    s.pcp_disabled = True
+    """v6.12 ``zone_pcp_disable`` (§6.1): 6.1's (``run_zone_pcp_disable``: take
+    ``pcp_batch_high_lock`` and keep it, write the disabled sizes on every possible CPU, then
+    ``__drain_all_pages(zone, true)``) writing (0, 0, 1) with the v6.12 callees."""
+    write = partial(__zone_set_pageset_high_and_batch, triple=DISABLED)
+    yield from run_zone_pcp_disable(
+        s, t, "high_min 0, high_max 0, batch 1", write, __drain_all_pages
+    )
     return None
 
 
