@@ -6,7 +6,9 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from pcpfuzz.actions import CpuDown, CpuUp, Run, Start, Step
+import pytest
+
+from pcpfuzz.actions import CpuDown, CpuUp, Run, Signal, Start, Step
 from pcpfuzz.constants import EBUSY, EINVAL, ENOENT, MT
 from pcpfuzz.corpus import load_entry
 from pcpfuzz.geometry import Geometry
@@ -435,3 +437,19 @@ def test_mem_going_offline_waits_for_a_cpu_inside_its_irq_off_pcp_section() -> N
     assert [u.kind for u in s.iso_users] == ["offline"]
     s.apply(Run(1))
     assert s.cpus[0].task is not None and s.cpus[0].task.runnable(s)
+
+
+@pytest.mark.parametrize("profile", ["v6.1", "v6.12"])
+def test_a_failed_test_pages_isolated_retries_the_offline_never_aborts_it(profile: str) -> None:
+    # 6.1/6.12 offline_pages: each pass sets ret from scan_movable_pages again, so a failed
+    # test_pages_isolated only retries; with no signal delivered no offline is aborted (the
+    # model kept the test's EBUSY into the next pass and aborted: seeds 33, 41 / 23, 31 here).
+    p = get_profile(profile)
+    for seed in (23, 31, 33, 41, 70):
+        rng, s = random.Random(seed), System(p, geometry_for(profile))
+        for _ in range(300):
+            actions = [a for a in s.enabled() if not isinstance(a, Signal)]
+            if not actions:
+                break
+            s.apply(rng.choice(actions))
+        assert s.events.get("offline aborted by a signal", 0) == 0, seed

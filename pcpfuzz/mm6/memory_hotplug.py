@@ -86,10 +86,9 @@ def run_offline_pages(s: System, t: Task, block: int, k: HotplugCallees) -> Task
     s.isolation_begin(t, start, end, "offline")
     yield from memory_notify_going_offline(s, t)
     while True:
-        # ret keeps a failed test's EBUSY, so the next pass ends the offline as if signalled;
-        # the kernel differs (6.1/6.12 offline_pages: ``ret = scan_movable_pages(..)`` each
-        # pass, -ENOENT, then a new test): kept as it was, to be fixed on its own.
-        ret = (yield from migrate_movable_pages(s, t, start, end)) or ret
+        # Each pass starts afresh (6.1/6.12 offline_pages: ``ret = scan_movable_pages(..)``
+        # until -ENOENT, then a new test): a failed test's EBUSY only retries.
+        ret = yield from migrate_movable_pages(s, t, start, end)
         if ret:
             break
         yield None
