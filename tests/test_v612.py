@@ -9,7 +9,7 @@ import pytest
 from helpers import kernel_task
 from test_v61 import UAF_MESSAGES, flush_work_wait, zone_reset_uaf
 
-from pcpfuzz.actions import CpuDown, Run, Start, Step
+from pcpfuzz.actions import CpuDown, Run, Signal, Start, Step
 from pcpfuzz.constants import MT
 from pcpfuzz.corpus import load_entry
 from pcpfuzz.invariants import check
@@ -17,6 +17,7 @@ from pcpfuzz.invariants612 import check_fl_type_strict
 from pcpfuzz.kernels import V6_12 as V6_12_KERNEL
 from pcpfuzz.kernels import kernel_for
 from pcpfuzz.ladder import geometry_for
+from pcpfuzz.mm import contig as contig5
 from pcpfuzz.mm612.buddy import move_freepages_block_isolate
 from pcpfuzz.mm612.sizing import clamp, pcp_high_min_max_batch, zone_batchsize, zone_watermarks
 from pcpfuzz.profiles import get_profile
@@ -283,4 +284,46 @@ def test_pcp_hb_waits_for_a_cpu_hotplug_tasks_zone_pcp_update() -> None:
     _run(s, 1)
     assert not s.cpus[1].online
     assert {(p.high_min, p.high_max, p.batch) for p in s.pcp} == {s.mm.zone_high_batch(s)}
+    assert check(s, full=True) == []
+
+
+def test_a_neighbours_contig_frees_the_tail_of_the_merged_buddy_it_took() -> None:
+    # Pageblocks 0 and 1 both ISOLATE merge into one order-5 buddy (6.12 __free_one_page merges
+    # equal types). CPU1's alloc_contig_range of [0, 16) takes it whole and must free [16, 32)
+    # back (alloc_contig_range's "Free head and tail"); the model kept the tail, and CPU0's
+    # contig of [16, 32) then took pfn 16 as a free block and crashed (found by walk_rate).
+    s = _system()
+    for a in (
+        Start(1, "alloc_pages", (3, 1)),
+        Start(0, "alloc_contig_range", (16,)),
+        Run(1),
+        Start(1, "offline_pages", (0,)),
+        Signal(1),
+        Step(1),
+        Run(1),
+        Start(1, "alloc_contig_range", (96,)),
+        Step(1),
+        Step(1),
+        Run(1),
+        Start(1, "alloc_contig_range", (0,)),
+        Run(0),
+        Run(1),
+    ):
+        s.apply(a)
+        assert check(s, full=True) == []
+    _run(s, 0)
+    assert s.returned[0][1] == 0
+    assert s.events["alloc_contig_range succeeded"] == 3
+    assert check(s, full=True) == []
+
+
+def test_isolate_freepages_range_is_strict() -> None:
+    # isolate_freepages_block(..., strict=true): a page of the range no longer free makes the
+    # whole range fail (0, then -EBUSY), with nothing taken.
+    s = _system()
+    pfn = _alloc(s, 0)
+    start = pfn & ~(s.geo.pageblock_nr_pages - 1)
+    free_before = s.zone.nr_free_pages
+    assert contig5.isolate_freepages_range(s, kernel_task(0), start, start + 16) == 0
+    assert s.zone.nr_free_pages == free_before
     assert check(s, full=True) == []

@@ -40,7 +40,15 @@ def isolate_freepages_range(
 ) -> int:
     """``isolate_freepages_range``: under zone->lock take every free block in range out of the
     buddy (``isolate_free_page``: the kernel's ``__isolate_free_page``, 5.x's by default) and
-    split it into order-0 pages for the caller; returns the pfn after the last."""
+    split it into order-0 pages for the caller; returns the pfn after the last. Strict, as the
+    kernel's (``isolate_freepages_block(..., strict=true)``): if a page of the range is not in
+    a free block any more, nothing is taken (the kernel releases what it took) and it returns
+    0, which ``alloc_contig_range`` turns into -EBUSY."""
+    pfn = start
+    while pfn < end:
+        if s.buddy_order[pfn] < 0:
+            return 0
+        pfn += 1 << s.buddy_order[pfn]
     pfn = start
     while pfn < end:
         order = s.buddy_order[pfn]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pcpfuzz.constants import EBUSY
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.mm.contig import (
     isolate_freepages_range,
@@ -44,12 +45,19 @@ def outer_start(s: System, start: int) -> int:
     return head
 
 
-def free_contig_range(s: System, t: Task, pfn: int, nr_pages: int) -> TaskGen:
-    """``free_contig_range``: ``__free_page`` of each page (the v6.1 order-0 free)."""
+def free_contig_range(
+    s: System,
+    t: Task,
+    pfn: int,
+    nr_pages: int,
+    free_page: Callable[[System, Task, int, int], TaskGen] = free_unref_page,
+) -> TaskGen:
+    """``free_contig_range``: ``__free_page`` of each page (the version's order-0 free,
+    v6.1's by default)."""
     for page in range(pfn, pfn + nr_pages):
         s.release(page)
         yield None
-        yield from free_unref_page(s, t, page, 0)
+        yield from free_page(s, t, page, 0)
     return None
 
 
@@ -63,22 +71,39 @@ def drain_after_isolation(
     return None
 
 
-def check_and_take_range(s: System, t: Task, start: int, end: int) -> TaskGen:
-    """v6.1 ``alloc_contig_range``'s test from ``outer_start`` and, on success, the taking of
-    the free pages (``isolate_freepages_range``) and the freeing of head and tail beyond the
-    range (``free_contig_range``)."""
+def _isolate_in_this_step(s: System, t: Task, start: int, end: int) -> TaskGen:
+    """v6.1: ``isolate_freepages_range`` in the step of the test that passed."""
+    return isolate_freepages_range(s, t, start, end)
+    yield
+
+
+def run_check_and_take_range(
+    s: System,
+    t: Task,
+    start: int,
+    end: int,
+    isolate: Callable[[System, Task, int, int], TaskGen] = _isolate_in_this_step,
+    free_page: Callable[[System, Task, int, int], TaskGen] = free_unref_page,
+) -> TaskGen:
+    """6.1/6.12 ``alloc_contig_range``'s test from ``outer_start`` and, on success, the taking
+    of the free pages (the version's ``isolate_freepages_range``: 0 when a page was taken
+    meanwhile, then -EBUSY) and the freeing of head and tail beyond the range
+    (``free_contig_range`` with the version's free)."""
     outer = outer_start(s, start)
     ret = yield from test_pages_isolated(s, t, outer, end)
     if ret:
         s.note("alloc_contig_range failed: busy page")
-    else:
-        outer_end = isolate_freepages_range(s, t, outer, end)
-        s.note("alloc_contig_range succeeded")
-        if outer != start:
-            s.note("alloc_contig_range freed a head beyond the range")
-        yield from free_contig_range(s, t, outer, start - outer)
-        yield from free_contig_range(s, t, end, outer_end - end)
-    return ret
+        return ret
+    outer_end = yield from isolate(s, t, outer, end)
+    if not outer_end:
+        s.note("alloc_contig_range failed: a free page was taken after the test")
+        return EBUSY
+    s.note("alloc_contig_range succeeded")
+    if outer != start:
+        s.note("alloc_contig_range freed a head beyond the range")
+    yield from free_contig_range(s, t, outer, start - outer, free_page)
+    yield from free_contig_range(s, t, end, outer_end - end, free_page)
+    return 0
 
 
 def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
@@ -95,7 +120,7 @@ def alloc_contig_range(s: System, t: Task, start: int, end: int) -> TaskGen:
             start_isolate_page_range,
             undo_isolate_page_range,
             drain_after_isolation,
-            check_and_take_range,
+            run_check_and_take_range,
         )
     )
 
