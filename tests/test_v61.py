@@ -11,9 +11,11 @@ import pytest
 from pcpfuzz.actions import CpuDown, CpuUp, Run, Signal, Start, Step
 from pcpfuzz.constants import EBUSY, EINVAL, ENOENT, MT
 from pcpfuzz.corpus import load_entry
+from pcpfuzz.engines.base import budget_for
+from pcpfuzz.engines.registry import load_engines
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.invariants import check, check_pcp_off
-from pcpfuzz.ladder import geometry_for
+from pcpfuzz.ladder import KNOWN_FINDINGS, geometry_for
 from pcpfuzz.mm.buddy import del_page_from_free_list
 from pcpfuzz.mm6.buddy import __free_one_page, migratetype_is_mergeable
 from pcpfuzz.mm6.page_alloc import nr_pcp_free, nr_pcp_high
@@ -453,3 +455,12 @@ def test_a_failed_test_pages_isolated_retries_the_offline_never_aborts_it(profil
                 break
             s.apply(rng.choice(actions))
         assert s.events.get("offline aborted by a signal", 0) == 0, seed
+
+
+def test_the_head_alloc_contig_range_frees_back_is_its_own_until_freed() -> None:
+    # A contig whose free buddy starts below its range takes the buddy from outer_start and
+    # frees the head back one page at a time; until each is freed it is the contig's, not a
+    # page the driver may free. The model left them in the pool: pct seed 6 freed one, then
+    # the contig's own free of it crashed the model (KeyError in System.release).
+    c = load_engines()["pct"](V61, GEO, 6, budget_for("pct", 60, 60.0))
+    assert c.failure is not None and c.failure.violation.invariant in KNOWN_FINDINGS["v6.1"]

@@ -99,6 +99,8 @@ def run_check_and_take_range(
         s.note("alloc_contig_range failed: a free page was taken after the test")
         return EBUSY
     s.note("alloc_contig_range succeeded")
+    for pfn in (*range(outer, start), *range(end, outer_end)):
+        s.allocated[pfn].holder = t.tid  # alloc_contig_range's until it frees them
     if outer != start:
         s.note("alloc_contig_range freed a head beyond the range")
     yield from free_contig_range(s, t, outer, start - outer, free_page)
