@@ -106,6 +106,13 @@ def test_612_high_readings() -> None:
     assert high_reading(40, want, before, 500) is None  # below every high_min
     assert high_reading(450, want, before, 420) is None  # above high_max and the last reading
     assert high_reading(30, want, None, None) is None  # not fresh, not in range
+    # A CPU offline for several steps: its last reading is older than ``before``, and it may
+    # have decayed toward a lower high_min in force since then (6.12, a CI run: CPU1's Normal
+    # high 1017 at cpu1_on, the frac=0 high_min before cpu1_off and frac=8).
+    assert high_reading(1017, Sizing(2048, 2048, 7), Sizing(2048, 2048, 7), 1100) is None
+    assert high_reading(1017, Sizing(2048, 2048, 7), Sizing(2048, 2048, 7), 1100, 1017) == (
+        "decayed"
+    )
 
 
 def test_changed_value_is_a_mismatch() -> None:

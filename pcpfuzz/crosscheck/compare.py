@@ -54,7 +54,13 @@ def _pairs(zone: Zone, cpus: tuple[int, ...]) -> str:
     return " ".join(f"{h}/{b}" for h, b in (zone.pcp.get(cpu, (-1, -1)) for cpu in cpus))
 
 
-def high_reading(high: int, want: Sizing, before: Sizing | None, last: int | None) -> str | None:
+def high_reading(
+    high: int,
+    want: Sizing,
+    before: Sizing | None,
+    last: int | None,
+    floor_since_last: int | None = None,
+) -> str | None:
     """How a 6.12 CPU's ``high`` reading is explained (modern-kernels §5.4), or None if it is not.
 
     ``pcp->high`` moves only inside the owner's pcp sections (``nr_pcp_high``, ``nr_pcp_alloc``
@@ -64,7 +70,9 @@ def high_reading(high: int, want: Sizing, before: Sizing | None, last: int | Non
     step recomputes it, then under the new one (``want``). So a reading lies in [``high_min``,
     ``high_max``] of ``want`` (``""``) or of ``before`` (``"before the step"``); or equals the
     CPU's last reading in this zone, no owner section since (``"last"``); or lies between the
-    lower ``high_min`` and ``last``, decayed from it (``"decayed"``); or is 0 with no last
+    lowest ``high_min`` in force since ``last`` was read (``floor_since_last``: a CPU that was
+    offline in between was not read for several steps) and ``last``, decayed from it
+    (``"decayed"``); or is 0 with no last
     reading, a fresh pageset (``per_cpu_pages_init``'s zero) no owner section has touched yet
     (``"fresh"``)."""
     if want.high_min <= high <= want.high_max:
@@ -76,6 +84,8 @@ def high_reading(high: int, want: Sizing, before: Sizing | None, last: int | Non
     if high == last:
         return "last"
     floor = min(want.high_min, before.high_min) if before is not None else want.high_min
+    if floor_since_last is not None:
+        floor = min(floor, floor_since_last)
     return "decayed" if floor <= high <= last else None
 
 
@@ -163,11 +173,13 @@ class _Comparer:
         snaps = self.capture.snapshots
         yield self.check("scenario steps run", str(len(snaps) - 1), str(len(SCENARIO)))
         last: dict[tuple[str, int], int] = {}
+        floors: dict[tuple[str, int], int] = {}
         for i, snap in enumerate(snaps):
             if self.rules.watermarks is not None and self.wmarks_recomputed(snap):
                 yield self.watermarks(i, snap)
             if self.rules.high_autotuned:
-                yield from self.sizing_autotuned(i, snap, snaps[i - 1] if i else None, last)
+                prev = snaps[i - 1] if i else None
+                yield from self.sizing_autotuned(i, snap, prev, last, floors)
             else:
                 yield from self.sizing(i, snap)
             if i:
@@ -198,14 +210,21 @@ class _Comparer:
                 )
 
     def sizing_autotuned(
-        self, i: int, snap: Snapshot, prev: Snapshot | None, last: dict[tuple[str, int], int]
+        self,
+        i: int,
+        snap: Snapshot,
+        prev: Snapshot | None,
+        last: dict[tuple[str, int], int],
+        floors: dict[tuple[str, int], int],
     ) -> Iterator[Check]:
         """6.12: batch exactly; each CPU's high by :func:`high_reading`, ``last`` holding each
-        (zone, CPU)'s previous reading since the zone's pagesets were set up."""
+        (zone, CPU)'s previous reading since the zone's pagesets were set up and ``floors`` the
+        lowest ``high_min`` in force since it."""
         for zone in snap.zones.values():
             if not zone.populated:
                 for key in [k for k in last if k[0] == zone.name]:
                     del last[key]
+                    floors.pop(key, None)
                 continue
             want = self.expected(snap, zone)
             before = None
@@ -218,8 +237,13 @@ class _Comparer:
                 " ".join(str(b) for _h, b in pairs),
                 " ".join(str(want.batch) for _ in pairs),
             )
+            for key in [k for k in last if k[0] == zone.name]:
+                lows = [want.high_min] + ([before.high_min] if before is not None else [])
+                floors[key] = min(floors.get(key, want.high_min), *lows)
             how = [
-                high_reading(h, want, before, last.get((zone.name, cpu)))
+                high_reading(
+                    h, want, before, last.get((zone.name, cpu)), floors.get((zone.name, cpu))
+                )
                 for cpu, (h, _b) in zip(snap.cpus, pairs, strict=True)
             ]
             yield self.check(
@@ -231,9 +255,9 @@ class _Comparer:
                 f"{want.high_min}..{want.high_max}",
                 None not in how,
             )
-            last.update(
-                {(zone.name, cpu): h for cpu, (h, _b) in zip(snap.cpus, pairs, strict=True)}
-            )
+            for cpu, (h, _b) in zip(snap.cpus, pairs, strict=True):
+                last[(zone.name, cpu)] = h
+                floors.pop((zone.name, cpu), None)
 
     def step(self, i: int, prev: Snapshot, cur: Snapshot) -> Iterator[Check]:
         event = step_event(cur.label)
