@@ -67,10 +67,11 @@ def test_a_free_whose_trylock_fails_goes_to_the_buddy() -> None:
     assert s.events["free: pcp trylock failed, freed to the buddy"] == 1
 
 
-def test_incremental_checks_equal_full_checks_on_random_walks() -> None:
-    for seed in range(12):
+@pytest.mark.parametrize(("profile", "seeds"), [("v6.1", 12), ("v6.12", 10)])
+def test_incremental_checks_equal_full_checks_on_random_walks(profile: str, seeds: int) -> None:
+    for seed in range(seeds):
         rng = random.Random(seed)
-        s = System(V61, GEO)
+        s = System(get_profile(profile), geometry_for(profile))
         for _ in range(150):
             actions = s.enabled()
             if not actions:

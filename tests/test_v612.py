@@ -2,7 +2,6 @@
 ``zone_batchsize``, ``zone_highsize``, ``zone_set_pageset_high_and_batch`` and
 ``__setup_per_zone_wmarks`` (mm/page_alloc.c)."""
 
-import random
 from pathlib import Path
 
 import pytest
@@ -219,21 +218,6 @@ def test_zone_pcp_disable_writes_0_0_1_and_the_owner_clamps_high_to_0() -> None:
     assert s.pcp[0].high == 0 and s.pcp[0].count == 0  # pushed, then flushed at once
     _run(s, 1)
     assert not s.pcp_disabled and check(s, full=True) == []
-
-
-def test_incremental_checks_equal_full_checks_on_random_walks() -> None:
-    for seed in range(10):
-        rng = random.Random(seed)
-        s = _system()
-        for _ in range(150):
-            actions = s.enabled()
-            if not actions:
-                break
-            s.apply(rng.choice(actions))
-            full = check(s, full=True)
-            assert check(s) == full
-            if full:
-                break
 
 
 def _replay(entry: str) -> Violation | None:
