@@ -105,6 +105,25 @@ def migrate_movable_pages(s: System, t: Task, start: int, end: int) -> TaskGen:
         yield from do_migrate_range(s, t, pfn, end)
 
 
+def offline_retry_loop(s: System, t: Task, start: int, end: int, retry_drain: bool) -> TaskGen:
+    """``offline_pages``' outer ``do { ... } while (test_pages_isolated(...))`` (spec §10.1;
+    6.1/6.12 alike, modern-kernels §6.5): each pass migrates afresh (a failed test only
+    retries), then tests in a step of its own; v5.10 drains all pages after a failed test
+    (``retry_drain``). Returns 0 or EINTR."""
+    while True:
+        ret = yield from migrate_movable_pages(s, t, start, end)
+        if ret:
+            return ret
+        yield None
+        t.loop_iterations += 1
+        if not (yield from test_pages_isolated(s, t, start, end)):
+            return 0
+        s.note("offline retried")
+        if retry_drain:
+            yield None
+            yield from drain_all_pages(s, t)
+
+
 def offline_pages(s: System, t: Task, block: int) -> TaskGen:
     """``offline_pages`` of memory block ``block`` (spec §10.1-§10.3): isolate (v5.11: inside
     ``zone_pcp_disable``), then migrate and test until every page is free, draining on a
@@ -134,19 +153,7 @@ def offline_pages(s: System, t: Task, block: int) -> TaskGen:
         yield None
         yield from drain_all_pages(s, t)
     yield from memory_notify_going_offline(s, t)
-    while True:
-        ret = yield from migrate_movable_pages(s, t, start, end)
-        if ret:
-            break
-        yield None
-        t.loop_iterations += 1
-        ret = yield from test_pages_isolated(s, t, start, end)
-        if not ret:
-            break
-        s.note("offline retried")
-        if p.offline_retry_drain:
-            yield None
-            yield from drain_all_pages(s, t)
+    ret = yield from offline_retry_loop(s, t, start, end, p.offline_retry_drain)
     if ret:
         s.note("offline aborted by a signal")
         s.isolation_end(t)

@@ -17,9 +17,8 @@ from pcpfuzz.mm.hotplug import (
     __offline_isolated_pages,
     mem_hotplug_begin,
     mem_hotplug_done,
-    migrate_movable_pages,
+    offline_retry_loop,
 )
-from pcpfuzz.mm.isolation import test_pages_isolated
 from pcpfuzz.mm.locking import spin_lock, spin_unlock
 from pcpfuzz.mm.pageset import zone_pcp_enable
 from pcpfuzz.mm.slub import flush_all_cpus_locked
@@ -85,18 +84,7 @@ def run_offline_pages(s: System, t: Task, block: int, k: HotplugCallees) -> Task
         return ret
     s.isolation_begin(t, start, end, "offline")
     yield from memory_notify_going_offline(s, t)
-    while True:
-        # Each pass starts afresh (6.1/6.12 offline_pages: ``ret = scan_movable_pages(..)``
-        # until -ENOENT, then a new test): a failed test's EBUSY only retries.
-        ret = yield from migrate_movable_pages(s, t, start, end)
-        if ret:
-            break
-        yield None
-        t.loop_iterations += 1
-        ret = yield from test_pages_isolated(s, t, start, end)
-        if not ret:
-            break
-        s.note("offline retried")
+    ret = yield from offline_retry_loop(s, t, start, end, retry_drain=False)
     s.isolation_end(t)
     if ret:
         s.note("offline aborted by a signal")
