@@ -2,7 +2,7 @@
 
 import attrs
 
-from pcpfuzz.ops import OPS
+from pcpfuzz.ops import CONTEXT_LABEL, NESTED_OPS, OPS
 
 
 @attrs.frozen
@@ -17,6 +17,23 @@ class Start:
         op = OPS.get(self.op)
         call = op.describe(self.args) if op else f"{self.op}{self.args}"
         return f"CPU{self.cpu} start {call}"
+
+
+@attrs.frozen
+class Interrupt:
+    """Interrupt busy ``cpu`` between two steps of its task and start ``op`` with ``args`` in a
+    context nested over it (modern-kernels §1.3, §7.1): a hardirq that frees or allocates
+    (``pcpfuzz.ops.NESTED_OPS``), or the vmstat kworker preempting the task. ``cpu`` runs only
+    that context until it ends; its first atomic step runs now."""
+
+    cpu: int
+    op: str
+    args: tuple[int, ...] = ()
+
+    def __str__(self) -> str:
+        op = OPS.get(self.op)
+        call = op.describe(self.args) if op else f"{self.op}{self.args}"
+        return f"CPU{self.cpu} <{CONTEXT_LABEL[NESTED_OPS.get(self.op, 'irq')]}> {call}"
 
 
 @attrs.frozen
@@ -79,7 +96,7 @@ class CpuUp:
         return f"CPU{self.cpu} up"
 
 
-Action = Start | Step | Run | RunWork | Signal | CpuDown | CpuUp
+Action = Start | Step | Run | RunWork | Signal | CpuDown | CpuUp | Interrupt
 ACTION_TYPES: dict[str, type] = {
     "start": Start,
     "step": Step,
@@ -88,5 +105,6 @@ ACTION_TYPES: dict[str, type] = {
     "signal": Signal,
     "cpu_down": CpuDown,
     "cpu_up": CpuUp,
+    "irq": Interrupt,
 }
 ACTION_KIND: dict[type, str] = {cls: kind for kind, cls in ACTION_TYPES.items()}

@@ -257,21 +257,23 @@ def refill_pcplist(
     batch: int,
     mt: int,
     rmqueue_bulk: Callable[[System, Task, int, int, list[int], int], TaskGen],
+    section: str = IRQ_OFF,
 ) -> TaskGen:
     """6.1/6.12 ``__rmqueue_pcplist``'s refill of an empty list (§3.2) with a kernel's
     ``rmqueue_bulk``: ``batch`` blocks under the nested ``zone->lock``, then ``count`` (the next
-    step); the pop is the step after. False, the ``pcp->lock`` released, when none came."""
+    step); the pop is the step after. False, the ``pcp->lock`` released, when none came. The
+    steps between yield ``section``: the kernel's pcp-section marker (6.12: ``PREEMPT_OFF``)."""
     pcp_use(s, t, pcp, "rmqueue_bulk refills")
     n = yield from rmqueue_bulk(s, t, order, batch, lst, mt)
     if s.tracing:
         s.klog(t.cpu, f"rmqueue_bulk(order {order}, {batch}): {n} to pcp{t.cpu}")
-    yield IRQ_OFF
+    yield section
     pcp_use(s, t, pcp, "rmqueue_pcplist adds the refill to the count of")
     pcp.count += n << order
     if not lst:
         spin_unlock(s, t, pcp.lock)
         return False
-    yield IRQ_OFF
+    yield section
     return True
 
 

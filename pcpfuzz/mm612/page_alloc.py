@@ -3,8 +3,9 @@ takes its ``pcp->lock`` with a trylock (preemption off, IRQs on) and falls back 
 nothing is cached on the page, so the flush reads each page's pageblock type under
 ``zone->lock``; ``pcp->high`` is auto-tuned by the owner between ``high_min`` and ``high_max``.
 
-Steps follow §7.2. Preemption-off steps yield ``IRQ_OFF``: in this model that marks a section no
-other context of the CPU interleaves with (RCU waits for it, no kworker runs). The model holds
+Steps follow §7.2. Steps inside a pcp section yield ``PREEMPT_OFF`` (RCU and kworkers wait
+for them, an interrupt of the CPU may nest: its trylock fails, and it takes the fallback); every
+``zone->lock`` site is ``spin_lock_irqsave`` (IRQs off while held or spun on). The model holds
 ``ZONE_RECLAIM_ACTIVE`` and ``ZONE_BELOW_HIGH`` clear (§5.4 allows it) and ``PCPF_FREE_HIGH_BATCH``
 clear (no cacheinfo callback). ``System.cached_mt`` is ghost state here: the type of the pcp list
 a page was put on (BUDDY's list relation); the kernel code never reads it."""
@@ -26,7 +27,7 @@ from pcpfuzz.mm612.percpu import (
     PerCpuPages612,
 )
 from pcpfuzz.mm612.sizing import clamp
-from pcpfuzz.state import IRQ_OFF, PAGE_ALLOC_COSTLY_ORDER, Task, TaskGen
+from pcpfuzz.state import PAGE_ALLOC_COSTLY_ORDER, PREEMPT_OFF, Task, TaskGen
 from pcpfuzz.violation import Hang
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def free_unref_page_commit(
         pcp.flags &= ~PCPF_PREV_FREE_HIGH_ORDER
     if pcp.free_count < batch << PCP_BATCH_SCALE_MAX:
         pcp.free_count += 1 << order
-    yield IRQ_OFF
+    yield PREEMPT_OFF
     pcp_use(s, t, pcp, "free_unref_page_commit reads high of")
     high = nr_pcp_high(pcp, batch, free_high)
     if s.tracing:
@@ -192,7 +193,7 @@ def free_unref_folios(s: System, t: Task, pfns: tuple[int, ...]) -> TaskGen:
     locked = False
     for i, pfn in enumerate(pfns):
         if i:
-            yield IRQ_OFF if locked else None
+            yield PREEMPT_OFF if locked else None
             if locked:
                 pcp_use(s, t, pcp, "free_unref_folios commits to")
         mt = get_pfnblock_migratetype(s, pfn)
@@ -267,8 +268,9 @@ def rmqueue_pcplist(s: System, t: Task, order: int, mt: int) -> TaskGen:
     lst = pcp.lists[pcp.pindex(mt, order)]
     if not lst:
         batch = nr_pcp_alloc(pcp, order)
-        yield IRQ_OFF
-        if not (yield from refill_pcplist(s, t, pcp, lst, order, batch, mt, rmqueue_bulk)):
+        yield PREEMPT_OFF
+        refill = refill_pcplist(s, t, pcp, lst, order, batch, mt, rmqueue_bulk, PREEMPT_OFF)
+        if not (yield from refill):
             return None
         pcp_use(s, t, pcp, "__rmqueue_pcplist pops from")
     return pop_pcplist(s, t, pcp, lst, order)
