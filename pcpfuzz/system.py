@@ -241,7 +241,11 @@ class System:
         self.events[event] = self.events.get(event, 0) + 1
 
     def klog(self, cpu: int | None, text: str) -> None:
-        """A kernel-style trace line (kept only when tracing)."""
+        """A kernel-style trace line (kept only when tracing); a line of a nested context
+        is marked with it (``<IRQ>``, ``<kworker>``)."""
+        nested = None if cpu is None else self.cpus[cpu].nested
+        if nested is not None:
+            text = f"<{CONTEXT_LABEL[nested.context]}> {text}"
         self.log.append((self.actions_applied, cpu, text))
 
     def bug(self, invariant: str, message: str) -> None:
@@ -466,12 +470,14 @@ class System:
             self.bug("LOCK-ORDER", f"CPU{t.cpu} {t.op} returned {ret} with pcplists disabled")
 
     def _run(self, cpu: int) -> None:
-        """Step the task on ``cpu``, running its own drain work while it sleeps, until it ends,
-        blocks on something else, or ``RUN_BOUND`` steps pass."""
+        """Step the task on ``cpu`` (the innermost context), running its own drain work while it
+        sleeps, until it ends, blocks on something else, or ``RUN_BOUND`` steps pass. A nested
+        context's run ends with it: the task it interrupted resumes at the next action."""
         c = self.cpus[cpu]
+        first = c.running()
         for _ in range(RUN_BOUND):
             t = c.running()
-            if t is None or t.hung:
+            if t is None or t is not first or t.hung:
                 return
             if t.runnable(self):
                 self.step_task(t)

@@ -180,6 +180,8 @@ def free_unref_page(s: System, t: Task, pfn: int, order: int) -> TaskGen:
         spin_unlock(s, t, pcp.lock)
     else:
         s.note("free: pcp trylock failed, freed to the buddy")
+        if s.tracing:
+            s.klog(t.cpu, f"pcp_spin_trylock(pcp{t.cpu}) failed: free_one_page(pfn {pfn})")
         yield from free_one_page(s, t, pfn, order)
     return None
 
@@ -208,6 +210,8 @@ def free_unref_folios(s: System, t: Task, pfns: tuple[int, ...]) -> TaskGen:
             pcp = s.pcp[t.cpu]
             if not spin_trylock(t, pcp.lock):
                 s.note("free: pcp trylock failed, freed to the buddy")
+                if s.tracing:
+                    s.klog(t.cpu, f"pcp_spin_trylock(pcp{t.cpu}) failed: free_one_page(pfn {pfn})")
                 yield from free_one_page(s, t, pfn, 0)
                 continue
             locked = True
@@ -263,6 +267,8 @@ def rmqueue_pcplist(s: System, t: Task, order: int, mt: int) -> TaskGen:
     pcp = s.pcp[t.cpu]
     if not spin_trylock(t, pcp.lock):
         s.note("allocation: pcp trylock failed")
+        if s.tracing:
+            s.klog(t.cpu, f"pcp_spin_trylock(pcp{t.cpu}) failed: rmqueue_buddy")
         return None
     pcp.free_count >>= 1
     lst = pcp.lists[pcp.pindex(mt, order)]
