@@ -66,6 +66,7 @@ def test_v612_irq_free_inside_the_owner_section_falls_back_to_the_buddy() -> Non
         s.apply(Step(0))  # CPU0 steps the IRQ, not the task it interrupted
         assert s.pcp[0].lock.owner == t.tid and check(s, full=True) == []
     assert s.events["free: pcp trylock failed, freed to the buddy"] == 1
+    assert s.events["IRQ free: trylock failed inside its CPU's own pcp section"] == 1
     assert s.where(b).startswith("in a free order-") and s.zone.nr_free_pages > free_before
     assert s.cpus[0].task is t and b not in s.pcp[0].lists[s.pcp[0].pindex(MT.MOVABLE, 0)]
     _run(s, 0)
@@ -81,6 +82,7 @@ def test_v612_irq_allocation_inside_the_owner_section_takes_rmqueue_buddy() -> N
     s.apply(Interrupt(0, "alloc_pages", (0, int(MT.UNMOVABLE))))
     _run(s, 0)
     assert s.events["allocation: pcp trylock failed"] == 1
+    assert s.events["IRQ allocation: trylock failed inside its CPU's own pcp section"] == 1
     assert Interrupt(0, "alloc_pages", (0, int(MT.MOVABLE))) not in s.enabled()  # GFP_ATOMIC
     assert finish(s) == [] and check(s, full=True) == []
 

@@ -44,6 +44,24 @@ def free_one_page(s: System, t: Task, pfn: int, order: int, to_tail: bool = Fals
     return None
 
 
+FALLBACK_NOTES = {
+    "free": "free: pcp trylock failed, freed to the buddy",
+    "allocation": "allocation: pcp trylock failed",
+}
+
+
+def trylock_failed(s: System, t: Task, pcp: PerCpuPages612, path: str, fallback: str) -> None:
+    """``pcp_spin_trylock`` failed on the ``path`` (free or allocation) that falls back to
+    ``fallback``: noted (and, for an interrupt, whether the task it interrupted holds the
+    lock: the IRQ-reentry case of §1.3) and traced."""
+    s.note(FALLBACK_NOTES[path])
+    base = s.cpus[t.cpu].task
+    if t.context == "irq" and base is not None and pcp.lock.owner == base.tid:
+        s.note(f"IRQ {path}: trylock failed inside its CPU's own pcp section")
+    if s.tracing:
+        s.klog(t.cpu, f"pcp_spin_trylock(pcp{t.cpu}) failed: {fallback}")
+
+
 def free_pcppages_bulk(
     s: System, t: Task, count: int, pcp: PerCpuPages612, pindex: int, cpu: int
 ) -> TaskGen:
@@ -179,9 +197,7 @@ def free_unref_page(s: System, t: Task, pfn: int, order: int) -> TaskGen:
         yield from free_unref_page_commit(s, t, pcp, pfn, mt, order)
         spin_unlock(s, t, pcp.lock)
     else:
-        s.note("free: pcp trylock failed, freed to the buddy")
-        if s.tracing:
-            s.klog(t.cpu, f"pcp_spin_trylock(pcp{t.cpu}) failed: free_one_page(pfn {pfn})")
+        trylock_failed(s, t, pcp, "free", f"free_one_page(pfn {pfn})")
         yield from free_one_page(s, t, pfn, order)
     return None
 
@@ -209,9 +225,7 @@ def free_unref_folios(s: System, t: Task, pfns: tuple[int, ...]) -> TaskGen:
                 continue
             pcp = s.pcp[t.cpu]
             if not spin_trylock(t, pcp.lock):
-                s.note("free: pcp trylock failed, freed to the buddy")
-                if s.tracing:
-                    s.klog(t.cpu, f"pcp_spin_trylock(pcp{t.cpu}) failed: free_one_page(pfn {pfn})")
+                trylock_failed(s, t, pcp, "free", f"free_one_page(pfn {pfn})")
                 yield from free_one_page(s, t, pfn, 0)
                 continue
             locked = True
@@ -266,9 +280,7 @@ def rmqueue_pcplist(s: System, t: Task, order: int, mt: int) -> TaskGen:
     then popped, each its own step inside one ``pcp->lock`` hold."""
     pcp = s.pcp[t.cpu]
     if not spin_trylock(t, pcp.lock):
-        s.note("allocation: pcp trylock failed")
-        if s.tracing:
-            s.klog(t.cpu, f"pcp_spin_trylock(pcp{t.cpu}) failed: rmqueue_buddy")
+        trylock_failed(s, t, pcp, "allocation", "rmqueue_buddy")
         return None
     pcp.free_count >>= 1
     lst = pcp.lists[pcp.pindex(mt, order)]
