@@ -95,6 +95,8 @@ class Wait:
     __slots__ = ()
     irqs_off = False
     """Whether the task waits with IRQs off (spinning in ``spin_lock_irqsave``)."""
+    preempt_only = False
+    """With ``irqs_off``: only preemption is off (spinning in a plain ``spin_lock``, v6.12)."""
 
     def ready(self, sys: Any) -> bool:
         raise NotImplementedError
@@ -130,13 +132,15 @@ class SpinLock:
 
 class SpinWait(Wait):
     """Spinning in ``spin_lock`` until the lock is free; ``irqs_off`` for ``spin_lock_irqsave``
-    (the CPU's drain work cannot run meanwhile)."""
+    (the CPU's drain work cannot run meanwhile); with ``preempt_only``, a plain ``spin_lock``
+    that leaves IRQs on (v6.12's drainers: an interrupt may nest)."""
 
-    __slots__ = ("lock", "irqs_off")
+    __slots__ = ("lock", "irqs_off", "preempt_only")
 
-    def __init__(self, lock: SpinLock, irqs_off: bool) -> None:
+    def __init__(self, lock: SpinLock, irqs_off: bool, preempt_only: bool = False) -> None:
         self.lock = lock
         self.irqs_off = irqs_off
+        self.preempt_only = preempt_only
 
     def ready(self, sys: Any) -> bool:
         return self.lock.owner is None

@@ -359,6 +359,7 @@ class System:
             case Interrupt(op=name, args=args):
                 op = OPS[name]
                 context = NESTED_OPS[name]
+                self.note(f"interrupt: <{CONTEXT_LABEL[context]}> {name}")
                 if self.tracing:
                     self.klog(cpu, f"<{CONTEXT_LABEL[context]}> {op.describe(tuple(args))}")
                 self._start(cpu, name, tuple(args), lambda t: op.run(self, t, *args), context)
@@ -416,7 +417,7 @@ class System:
         if isinstance(y, Wait):
             t.wait = y
             t.irq_off = y.irqs_off
-            t.preempt_only = False
+            t.preempt_only = y.preempt_only
             if t.context != "task":
                 self._nested_wait(t, y)
         else:

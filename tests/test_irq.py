@@ -236,3 +236,31 @@ def test_chooser_walks_interrupt_and_incremental_equals_full(profile: str) -> No
             finish(s)
             assert check(s) == check(s, full=True)
     assert interrupts >= 10
+
+
+def test_v612_a_drainer_spins_on_a_pcp_lock_with_irqs_on_and_an_irq_nests() -> None:
+    s = _system("v6.12")
+    s.apply(Start(1, "alloc_pages", (0, int(MT.MOVABLE))))
+    _run(s, 1)
+    s.apply(Start(1, "alloc_pages", (0, int(MT.MOVABLE))))
+    _run(s, 1)
+    s.apply(Start(1, "alloc_pages", (0, int(MT.MOVABLE))))
+    _run(s, 1)
+    a, b, c = s.pool()[:3]
+    _in_owner_section(s, 0, a)
+    s.apply(Start(1, "drain_all_pages", (1,)))
+    drainer = s.cpus[1].task
+    for _ in range(50):
+        if isinstance(drainer.wait, SpinWait):
+            break
+        s.apply(Step(1))
+    assert isinstance(drainer.wait, SpinWait) and drainer.wait.lock is s.pcp[0].lock
+    assert drainer.irq_off and drainer.preempt_only  # spin_lock: preemption off, IRQs on
+    assert RunWork(1) not in s.enabled() and Interrupt(1, "vmstat_update", ()) not in s.enabled()
+    s.apply(Interrupt(1, "free_pages", (b,)))
+    while s.cpus[1].nested is not None:  # the IRQ takes CPU1's own lock; the drainer spins
+        s.apply(Step(1))
+    assert b in s.pcp[1].lists[s.pcp[1].pindex(MT.MOVABLE, 0)] and s.cpus[1].nested is None
+    _run(s, 0)
+    _run(s, 1)
+    assert finish(s) == [] and check(s, full=True) == [] and c in s.pool()

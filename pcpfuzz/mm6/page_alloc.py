@@ -166,13 +166,18 @@ def free_unref_page(s: System, t: Task, pfn: int, order: int) -> TaskGen:
 
 
 def pcp_spin_lock(
-    s: System, t: Task, pcp: PerCpuPages61 | PerCpuPages612, who: str = "pcp_spin_lock"
+    s: System,
+    t: Task,
+    pcp: PerCpuPages61 | PerCpuPages612,
+    who: str = "pcp_spin_lock",
+    irqs_on: bool = False,
 ) -> TaskGen:
     """``spin_lock(&pcp->lock)`` of a pageset pointer read in this step (6.1
-    ``pcp_spin_lock_irqsave``, a drainer's lock): spinning is a step boundary, after which
-    the lock (in the pageset) is taken and the pageset used."""
+    ``pcp_spin_lock_irqsave``, a drainer's lock; ``irqs_on``: 6.12's plain ``spin_lock``):
+    spinning is a step boundary, after which the lock (in the pageset) is taken and the
+    pageset used."""
     contended = pcp.lock.owner is not None
-    yield from spin_lock(s, t, pcp.lock, irqs_off=True)
+    yield from spin_lock(s, t, pcp.lock, irqs_off=True, preempt_only=irqs_on)
     if contended:
         pcp_use(s, t, pcp, f"{who} takes the lock of")
     return None
