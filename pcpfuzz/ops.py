@@ -14,7 +14,7 @@ import attrs
 
 from pcpfuzz.constants import MT, mt_name
 from pcpfuzz.profiles import Profile
-from pcpfuzz.state import Task, TaskGen
+from pcpfuzz.state import PAGE_ALLOC_COSTLY_ORDER, Task, TaskGen
 
 if TYPE_CHECKING:
     from pcpfuzz.system import System
@@ -217,10 +217,12 @@ def interrupts_modelled(profile: Profile) -> bool:
 
 def nested_args(s: System, name: str) -> list[tuple[int, ...]]:
     """The arguments an ``Interrupt`` may give ``name``: a hardirq allocation is
-    GFP_ATOMIC-like, so UNMOVABLE only; the others take their operation's arguments."""
+    GFP_ATOMIC-like (a network receive buffer, a block completion's bounce page), so
+    UNMOVABLE and at most ``PAGE_ALLOC_COSTLY_ORDER`` (no THP is allocated atomically); the
+    others take their operation's arguments."""
     args = OPS[name].args(s)
     if name == "alloc_pages":
-        return [a for a in args if a[1] == MT.UNMOVABLE]
+        return [a for a in args if a[1] == MT.UNMOVABLE and a[0] <= PAGE_ALLOC_COSTLY_ORDER]
     return args
 
 

@@ -84,6 +84,7 @@ def test_v612_irq_allocation_inside_the_owner_section_takes_rmqueue_buddy() -> N
     assert s.events["allocation: pcp trylock failed"] == 1
     assert s.events["IRQ allocation: trylock failed inside its CPU's own pcp section"] == 1
     assert Interrupt(0, "alloc_pages", (0, int(MT.MOVABLE))) not in s.enabled()  # GFP_ATOMIC
+    assert Interrupt(0, "alloc_pages", (4, int(MT.UNMOVABLE))) not in s.enabled()  # costly
     assert finish(s) == [] and check(s, full=True) == []
 
 
@@ -162,8 +163,8 @@ def test_an_irq_spinning_on_a_remote_lock_waits_and_holds_its_cpu() -> None:
     a, _b = _two_pool_pages(s)
     s.apply(Start(0, "free_pages", (a,)))
     s.zone_lock.owner = 999  # another CPU holds zone->lock across steps
-    big = s.geo.max_order - 1  # not a pcp order: rmqueue_buddy
-    s.apply(Interrupt(0, "alloc_pages", (big, int(MT.UNMOVABLE))))
+    s.apply(Interrupt(0, "alloc_pages", (3, int(MT.UNMOVABLE))))
+    s.apply(Step(0))  # the pcp list is empty: rmqueue_bulk spins on zone->lock
     nested = s.cpus[0].nested
     assert nested is not None and isinstance(nested.wait, SpinWait) and not s.bugs
     assert Step(0) not in s.enabled() and Run(0) not in s.enabled()
