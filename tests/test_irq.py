@@ -19,6 +19,7 @@ from pcpfuzz.liveness import finish
 from pcpfuzz.profiles import get_profile
 from pcpfuzz.state import MutexWait, SpinWait, Task, TaskGen
 from pcpfuzz.system import NotEnabled, System
+from pcpfuzz.trace import execute
 
 
 def _system(profile: str) -> System:
@@ -265,3 +266,41 @@ def test_v612_a_drainer_spins_on_a_pcp_lock_with_irqs_on_and_an_irq_nests() -> N
     _run(s, 0)
     _run(s, 1)
     assert finish(s) == [] and check(s, full=True) == [] and c in s.pool()
+
+
+IRQ_SPLIT_RACE = (
+    Start(0, "alloc_pages", (5, int(MT.UNMOVABLE))),
+    Start(0, "free_pages", (32,)),
+    Run(0),
+    Start(0, "alloc_contig_range", (48,)),
+    Step(0),
+    Step(0),
+    Interrupt(0, "alloc_pages", (0, int(MT.UNMOVABLE))),
+    Run(0),
+)
+"""v6.1's isolation/split race (docs/v6.1.md, "FL-TYPE and FREECOUNT") on one CPU: an order-5
+UNMOVABLE block is freed at pfn 32; CPU0's contig isolates pageblock 3 (zone->lock released,
+IRQs on) and, before its ``split_free_page``, a GFP_ATOMIC order-0 allocation in an interrupt
+of CPU0 splits the block, and ``expand`` puts pageblock 3 (pfn 48-63) on the UNMOVABLE list."""
+
+
+def test_v61_an_irq_on_the_contig_s_own_cpu_opens_the_isolation_split_race() -> None:
+    p, geo = get_profile("v6.1"), geometry_for("v6.1")
+    s = System(p, geo)
+    for action in IRQ_SPLIT_RACE[:-1]:
+        s.apply(action)
+    assert s.cpus[0].nested is not None and s.cpus[0].task.op == "alloc_contig_range"
+    while s.cpus[0].nested is not None:
+        s.apply(Step(0))
+    on_lists = [
+        (h, o, m) for o, ls in enumerate(s.zone.free_list) for m, fl in enumerate(ls) for h in fl
+    ]
+    assert (48, 4, int(MT.UNMOVABLE)) in on_lists and s.pageblock_mt[3] == MT.ISOLATE
+    found: list[str] = []
+    while not found:  # the contig's scan finds nothing across the boundary; the pass ends
+        s.apply(Step(0))
+        found = [v.invariant for v in check(s, full=True)]
+    assert found == ["FL-TYPE"]
+    out = execute(p, geo, IRQ_SPLIT_RACE)  # at rest the contig took the half uncounted
+    assert (out.invariant, out.at) == ("FREECOUNT", -1)
+    assert out.violation.message == "NR_FREE_PAGES is 63, freelists hold 47"
