@@ -5,6 +5,12 @@ import attrs
 from pcpfuzz.ops import CONTEXT_LABEL, NESTED_OPS, OPS
 
 
+def _call(name: str, args: tuple[int, ...]) -> str:
+    """Operation ``name`` called with ``args``, in words."""
+    op = OPS.get(name)
+    return op.describe(args) if op else f"{name}{args}"
+
+
 @attrs.frozen
 class Start:
     """Start operation ``op`` with ``args`` on an idle ``cpu``; runs its first atomic step."""
@@ -14,9 +20,7 @@ class Start:
     args: tuple[int, ...] = ()
 
     def __str__(self) -> str:
-        op = OPS.get(self.op)
-        call = op.describe(self.args) if op else f"{self.op}{self.args}"
-        return f"CPU{self.cpu} start {call}"
+        return f"CPU{self.cpu} start {_call(self.op, self.args)}"
 
 
 @attrs.frozen
@@ -31,9 +35,8 @@ class Interrupt:
     args: tuple[int, ...] = ()
 
     def __str__(self) -> str:
-        op = OPS.get(self.op)
-        call = op.describe(self.args) if op else f"{self.op}{self.args}"
-        return f"CPU{self.cpu} <{CONTEXT_LABEL[NESTED_OPS.get(self.op, 'irq')]}> {call}"
+        label = CONTEXT_LABEL[NESTED_OPS.get(self.op, "irq")]
+        return f"CPU{self.cpu} <{label}> {_call(self.op, self.args)}"
 
 
 @attrs.frozen
