@@ -2,7 +2,13 @@
 
 import attrs
 
-from pcpfuzz.ops import OPS
+from pcpfuzz.ops import CONTEXT_LABEL, NESTED_OPS, OPS
+
+
+def _call(name: str, args: tuple[int, ...]) -> str:
+    """Operation ``name`` called with ``args``, in words."""
+    op = OPS.get(name)
+    return op.describe(args) if op else f"{name}{args}"
 
 
 @attrs.frozen
@@ -14,9 +20,23 @@ class Start:
     args: tuple[int, ...] = ()
 
     def __str__(self) -> str:
-        op = OPS.get(self.op)
-        call = op.describe(self.args) if op else f"{self.op}{self.args}"
-        return f"CPU{self.cpu} start {call}"
+        return f"CPU{self.cpu} start {_call(self.op, self.args)}"
+
+
+@attrs.frozen
+class Interrupt:
+    """Interrupt busy ``cpu`` between two steps of its task and start ``op`` with ``args`` in a
+    context nested over it (modern-kernels §1.3, §7.1): a hardirq that frees or allocates
+    (``pcpfuzz.ops.NESTED_OPS``), or the vmstat kworker preempting the task. ``cpu`` runs only
+    that context until it ends; its first atomic step runs now."""
+
+    cpu: int
+    op: str
+    args: tuple[int, ...] = ()
+
+    def __str__(self) -> str:
+        label = CONTEXT_LABEL[NESTED_OPS.get(self.op, "irq")]
+        return f"CPU{self.cpu} <{label}> {_call(self.op, self.args)}"
 
 
 @attrs.frozen
@@ -79,7 +99,7 @@ class CpuUp:
         return f"CPU{self.cpu} up"
 
 
-Action = Start | Step | Run | RunWork | Signal | CpuDown | CpuUp
+Action = Start | Step | Run | RunWork | Signal | CpuDown | CpuUp | Interrupt
 ACTION_TYPES: dict[str, type] = {
     "start": Start,
     "step": Step,
@@ -88,5 +108,6 @@ ACTION_TYPES: dict[str, type] = {
     "signal": Signal,
     "cpu_down": CpuDown,
     "cpu_up": CpuUp,
+    "irq": Interrupt,
 }
 ACTION_KIND: dict[type, str] = {cls: kind for kind, cls in ACTION_TYPES.items()}

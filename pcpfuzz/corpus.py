@@ -19,14 +19,14 @@ from typing import Any
 import attrs
 import cattrs
 
-from pcpfuzz.actions import ACTION_KIND, ACTION_TYPES, Action, Start
+from pcpfuzz.actions import ACTION_KIND, ACTION_TYPES, Action, Interrupt, Start
 from pcpfuzz.engines.base import Failure
 from pcpfuzz.engines.registry import ENGINE_NAMES
 from pcpfuzz.files import WriteError, check_writable_dir, write_atomically
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.invariants import INVARIANT_NAMES
 from pcpfuzz.ladder import kernels_to_pass
-from pcpfuzz.ops import OPS, Op
+from pcpfuzz.ops import NESTED_OPS, OPS, Op
 from pcpfuzz.profiles import PROFILES, Profile, get_profile
 from pcpfuzz.render import format_plain, render
 from pcpfuzz.trace import END
@@ -138,16 +138,18 @@ def _structure_action(raw: Any, _type: Any) -> Action:
     if cls is None:
         known = ", ".join(ACTION_TYPES)
         raise _FieldError(f"unknown action kind {kind!r} (known: {known})", "do")
-    allowed = {"cpu", "do", "op", "args"} if cls is Start else {"cpu", "do"}
+    with_op = cls in (Start, Interrupt)
+    allowed = {"cpu", "do", "op", "args"} if with_op else {"cpu", "do"}
     extra = sorted(set(raw) - allowed)
     if extra:
         raise _FieldError(f"unknown field(s) {', '.join(extra)} for a {kind!r} action")
     cpu = _strict(int, "a CPU number", "cpu")(raw.get("cpu"), int)
-    if cls is not Start:
+    if not with_op:
         return cls(cpu)
     op = raw.get("op")
-    if op not in OPS:
-        raise _FieldError(f"unknown operation {op!r}", "op")
+    if op not in (OPS if cls is Start else NESTED_OPS):
+        what = "operation" if cls is Start else "operation for an interrupt"
+        raise _FieldError(f"unknown {what} {op!r}", "op")
     args = raw.get("args", [])
     if not isinstance(args, list) or any(type(a) is not int for a in args):
         raise _FieldError(f"expected a list of integers, got {json.dumps(args)}", "args")
@@ -155,7 +157,7 @@ def _structure_action(raw: Any, _type: Any) -> Action:
     if not least <= len(args) <= (len(args) if most is None else most):
         want = f"at least {least}" if most is None else str(least)
         raise _FieldError(f"{op} takes {want} argument(s), got {len(args)}", "args")
-    return Start(cpu, op, tuple(args))
+    return cls(cpu, op, tuple(args))
 
 
 def _arity(op: Op) -> tuple[int, int | None]:
@@ -168,7 +170,7 @@ def _arity(op: Op) -> tuple[int, int | None]:
 
 def _unstructure_action(action: Action) -> dict[str, Any]:
     out: dict[str, Any] = {"cpu": action.cpu, "do": ACTION_KIND[type(action)]}
-    if isinstance(action, Start):
+    if isinstance(action, Start | Interrupt):
         out["op"] = action.op
         out["args"] = list(action.args)
     return out

@@ -35,6 +35,8 @@ def _task(task: Task | None) -> tuple | None:
         task.pcp_disabled_depth,
         task.loop_iterations,
         _program_point(task),
+        task.context,
+        task.preempt_only,
     )
 
 
@@ -59,7 +61,7 @@ def state_tuple(s: System) -> tuple:
         tuple(s.block_online),
         tuple(s.page_present),
         tuple(p.state() for p in s.pcp),
-        tuple((c.online, c.work_pending, _task(c.task)) for c in s.cpus),
+        tuple((c.online, c.work_pending, _task(c.task), _task(c.nested)) for c in s.cpus),
         s.fraction,
         tuple((m.name, m.owner) for m in (*s.mutexes, *s.spinlocks)),
         _rcu(s),

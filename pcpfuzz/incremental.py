@@ -369,7 +369,7 @@ def _rule(*reads: str, holds: Callable[[System, Delta], bool] | None = None) -> 
 
 def nothing_stuck(s: System) -> bool:
     """No task, or a task that waits for nothing: something can run (DEADLOCK holds)."""
-    tasks = [c.task for c in s.cpus if c.task is not None]
+    tasks = [t for t in (c.running() for c in s.cpus) if t is not None]
     return not tasks or any(t.wait is None and not t.hung for t in tasks)
 
 

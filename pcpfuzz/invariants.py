@@ -54,8 +54,7 @@ def check_iso_pcp(s: System) -> list[Violation]:
         if u.kind != "offline":
             continue
         for cpu, pcp in enumerate(s.pcp):
-            task = s.cpus[cpu].task
-            if task is not None and task.irq_off:
+            if s.cpus[cpu].in_section():
                 continue
             for idx, lst in enumerate(pcp.lists):
                 for pfn in lst:
@@ -90,7 +89,7 @@ def check_pcp_off(s: System) -> list[Violation]:
         return []
     out = []
     for cpu, c in enumerate(s.cpus):
-        if c.online and not (c.task is not None and c.task.irq_off) and s.pcp[cpu].count:
+        if c.online and not c.in_section() and s.pcp[cpu].count:
             pages = [p for lst in s.pcp[cpu].lists for p in lst]
             out.append(
                 Violation(

@@ -17,7 +17,7 @@ def _run_round(s: System, skip_offline: bool) -> bool:
     """One round-robin pass over runnable tasks and drain work; whether anything ran."""
     ran = False
     for c in s.cpus:
-        t = c.task
+        t = c.running()
         if t is not None and t.runnable(s) and not (skip_offline and t.op == "offline_pages"):
             s.step_task(t)
             ran = True
@@ -60,13 +60,14 @@ def check_offline_terminates(s: System) -> list[Violation]:
         for _ in range(STEP_BOUND):
             if c.task is not t or t.loop_iterations >= limit:
                 break
-            if t.runnable(s):
-                s.step_task(t)
+            cur = c.running()
+            if cur is not None and cur.runnable(s):
+                s.step_task(cur)
             elif work := s.runnable_work():
                 drain_local_pages_wq(s, work[0])
             else:
                 break
-        if c.task is t and t.runnable(s):
+        if c.task is t and c.nested is None and t.runnable(s):
             start, end = s.geo.block_range(t.args[0])
             allocated = any(s.alloc_head[p] >= 0 for p in range(start, end))
             if not allocated:

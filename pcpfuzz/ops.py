@@ -14,7 +14,7 @@ import attrs
 
 from pcpfuzz.constants import MT, mt_name
 from pcpfuzz.profiles import Profile
-from pcpfuzz.state import Task, TaskGen
+from pcpfuzz.state import PAGE_ALLOC_COSTLY_ORDER, Task, TaskGen
 
 if TYPE_CHECKING:
     from pcpfuzz.system import System
@@ -194,6 +194,36 @@ OPS: dict[str, Op] = {
         ),
     )
 }
+
+
+NESTED_OPS: dict[str, str] = {
+    "free_pages": "irq",
+    "alloc_pages": "irq",
+    "vmstat_update": "kworker",
+}
+"""Operations an ``Interrupt`` starts over a busy CPU's task, and the context each runs in:
+a hardirq frees a block (``free_unref_page``, an I/O completion's ``folio_put``) or allocates
+GFP_ATOMIC-like; the vmstat work item preempts the task (modern-kernels §7.2 items 2, 4, 11)."""
+CONTEXT_LABEL = {"irq": "IRQ", "kworker": "kworker"}
+"""How a trace names a nested context."""
+
+
+def interrupts_modelled(profile: Profile) -> bool:
+    """Whether ``profile`` has ``Interrupt`` actions: the kernels with a pcp trylock fallback
+    (v6.1, v6.12). In 5.9-5.11 every pcp section runs with IRQs off (``local_irq_save``) and
+    there is no fallback, so an interrupt runs the code a task runs, only between sections."""
+    return profile.pcp_spinlock
+
+
+def nested_args(s: System, name: str) -> list[tuple[int, ...]]:
+    """The arguments an ``Interrupt`` may give ``name``: a hardirq allocation is
+    GFP_ATOMIC-like (a network receive buffer, a block completion's bounce page), so
+    UNMOVABLE and at most ``PAGE_ALLOC_COSTLY_ORDER`` (no THP is allocated atomically); the
+    others take their operation's arguments."""
+    args = OPS[name].args(s)
+    if name == "alloc_pages":
+        return [a for a in args if a[1] == MT.UNMOVABLE and a[0] <= PAGE_ALLOC_COSTLY_ORDER]
+    return args
 
 
 class UnknownOp(KeyError):

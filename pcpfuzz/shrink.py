@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import attrs
 
-from pcpfuzz.actions import Action, Run, Start, Step
+from pcpfuzz.actions import Action, Interrupt, Run, Start, Step
 from pcpfuzz.engines.base import Failure
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.ops import OPS
@@ -161,19 +161,20 @@ def _drop_tasks(o: Oracle) -> None:
     """Remove a task with everything that acts on it: its start, its steps and runs, and the
     tasks that free what it allocated (with theirs). Actions on the pages of a task cannot be
     removed one by one without the task, nor the task without them."""
-    for tid in dict.fromkeys(a.task for a in o.done if isinstance(a.action, Start)):
+    for tid in dict.fromkeys(a.task for a in o.done if isinstance(a.action, Start | Interrupt)):
         if o.expired():
             return
         gone = {tid}
         pages = {pfn for pfn, _order in o.ref.allocs.get(tid, ())}
         for a in o.done:
-            if isinstance(a.action, Start) and pages.intersection(touches_freed(a.action)):
+            starts = isinstance(a.action, Start | Interrupt)
+            if starts and pages.intersection(touches_freed(a.action)):
                 gone.add(a.task)
         c = o.candidate()
         o.fails(tuple(x for x, a in zip(c, o.done, strict=True) if a.task not in gone))
 
 
-def touches_freed(a: Start) -> tuple[int, ...]:
+def touches_freed(a: Start | Interrupt) -> tuple[int, ...]:
     """The pfns a free names."""
     return a.args if a.op in ("free_pages", "free_unref_page_list") else ()
 

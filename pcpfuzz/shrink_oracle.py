@@ -22,12 +22,12 @@ from collections.abc import Sequence
 
 import attrs
 
-from pcpfuzz.actions import ACTION_KIND, Action, Start
+from pcpfuzz.actions import ACTION_KIND, Action, Interrupt, Start
 from pcpfuzz.engines.base import Failure
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.invariants import INVARIANTS, check
 from pcpfuzz.liveness import finish
-from pcpfuzz.ops import OPS
+from pcpfuzz.ops import OPS, nested_args
 from pcpfuzz.profiles import Profile
 from pcpfuzz.system import System
 from pcpfuzz.trace import END, execute
@@ -63,7 +63,9 @@ def closest_args(options: Sequence[tuple[int, ...]], args: tuple[int, ...]) -> l
     return sorted(options, key=lambda x: (_distance(x, args), x))
 
 
-def translate(s: System, action: Start, pages: dict[int, int], lost: set[int]) -> Start | None:
+def translate(
+    s: System, action: Start | Interrupt, pages: dict[int, int], lost: set[int]
+) -> Start | Interrupt | None:
     """``action`` with the pfns it names, and the block it offlines or onlines, moved along
     ``pages`` (old pfn -> new pfn). A free forgets the pages in ``lost`` (their allocation now
     gives fewer blocks and none stands for them): None when none is left, a single free when one
@@ -80,7 +82,7 @@ def translate(s: System, action: Start, pages: dict[int, int], lost: set[int]) -
         moved = [new for old, new in pages.items() if start <= old < end]
         if moved:
             args = (moved[0] // s.geo.block_pages,)
-    return action if (op, args) == (action.op, action.args) else Start(action.cpu, op, args)
+    return action if (op, args) == (action.op, action.args) else type(action)(action.cpu, op, args)
 
 
 def repair(s: System, action: Action) -> Action | None:
@@ -95,6 +97,10 @@ def repair(s: System, action: Action) -> Action | None:
             options = op.args(s)
             if options:
                 return Start(action.cpu, action.op, closest_args(options, action.args)[0])
+    if isinstance(action, Interrupt) and action.op in s.nested_ops(action.cpu):
+        options = nested_args(s, action.op)
+        if options:
+            return Interrupt(action.cpu, action.op, closest_args(options, action.args)[0])
     return None
 
 
@@ -156,16 +162,17 @@ class Replay(System):
     def apply(self, action: Action) -> None:
         origin = self.origins[self.next]
         self.next += 1
-        if isinstance(action, Start):
+        if isinstance(action, Start | Interrupt):
             action = translate(self, action, self.pages, self._lost())
         fixed = None if action is None else repair(self, action)
         if fixed is None:
             return
-        task = self.cpus[fixed.cpu].task
-        tid = self._next_tid if isinstance(fixed, Start) else task and task.tid
+        task = self.cpus[fixed.cpu].running()
+        starts = isinstance(fixed, Start | Interrupt)
+        tid = self._next_tid if starts else task and task.tid
         super().apply(fixed)
         old = self.ref.tasks[origin] if origin >= 0 else None
-        if isinstance(fixed, Start) and old is not None:
+        if starts and old is not None:
             self.stands_for[tid] = (old, self.rotate.get(origin, 0))
         for pfn, order, by in self.alloc_log:
             self._match(pfn, order, by)

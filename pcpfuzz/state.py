@@ -95,6 +95,8 @@ class Wait:
     __slots__ = ()
     irqs_off = False
     """Whether the task waits with IRQs off (spinning in ``spin_lock_irqsave``)."""
+    preempt_only = False
+    """With ``irqs_off``: only preemption is off (spinning in a plain ``spin_lock``, v6.12)."""
 
     def ready(self, sys: Any) -> bool:
         raise NotImplementedError
@@ -130,13 +132,15 @@ class SpinLock:
 
 class SpinWait(Wait):
     """Spinning in ``spin_lock`` until the lock is free; ``irqs_off`` for ``spin_lock_irqsave``
-    (the CPU's drain work cannot run meanwhile)."""
+    (the CPU's drain work cannot run meanwhile); with ``preempt_only``, a plain ``spin_lock``
+    that leaves IRQs on (v6.12's drainers: an interrupt may nest)."""
 
-    __slots__ = ("lock", "irqs_off")
+    __slots__ = ("lock", "irqs_off", "preempt_only")
 
-    def __init__(self, lock: SpinLock, irqs_off: bool) -> None:
+    def __init__(self, lock: SpinLock, irqs_off: bool, preempt_only: bool = False) -> None:
         self.lock = lock
         self.irqs_off = irqs_off
+        self.preempt_only = preempt_only
 
     def ready(self, sys: Any) -> bool:
         return self.lock.owner is None
@@ -218,6 +222,9 @@ class RcuSync:
 
 IRQ_OFF = "irq-off"
 """Yielded inside an IRQ-off section: other CPUs run, this CPU's drain work does not."""
+PREEMPT_OFF = "preempt-off"
+"""Yielded inside a preemption-off section with IRQs on (v6.12 pcp sections): as ``IRQ_OFF``
+for RCU, IPIs and kworkers (the task's ``irq_off`` is set), but an interrupt may nest."""
 
 Yielded = Wait | str | None
 TaskGen = Generator[Yielded, None, int | None]
@@ -241,6 +248,11 @@ class Task:
     """Offline: passes of the retry loops (scans and isolation tests), for the liveness bound."""
     pcp_draining: bool = False
     """Ghost (v6.1 DRAIN-LOCKED): the task holds a ``pcp->lock`` as a drainer, not as its owner."""
+    preempt_only: bool = False
+    """The step ``irq_off`` marks has IRQs on (``PREEMPT_OFF``): an interrupt may nest."""
+    context: str = "task"
+    """``task``; or, for a context nested over the CPU's task, ``irq`` (a hardirq: never
+    preemptible, never sleeps) or ``kworker`` (a work item that preempted the task)."""
 
     def runnable(self, sys: Any) -> bool:
         return not self.hung and (self.wait is None or self.wait.ready(sys))
@@ -253,6 +265,26 @@ class Cpu:
     online: bool = True
     task: Task | None = None
     work_pending: bool = False
+    nested: Task | None = None
+    """An interrupt or a preempting kworker running over ``task``: the CPU runs only it until
+    it ends, then ``task`` resumes."""
+
+    def running(self) -> Task | None:
+        """The innermost context: what a step of this CPU runs."""
+        return self.task if self.nested is None else self.nested
+
+    def atomic(self) -> bool:
+        """Nothing may preempt this CPU now (RCU, IPIs and kworkers wait): a context is in an
+        IRQ-off or preemption-off step, or a hardirq runs."""
+        t, n = self.task, self.nested
+        if n is not None and (n.irq_off or n.context == "irq"):
+            return True
+        return t is not None and t.irq_off
+
+    def in_section(self) -> bool:
+        """Some context of this CPU is inside an IRQ-off or preemption-off step (a pcp or
+        ``zone->lock`` section): what invariants checked between sections skip."""
+        return any(x is not None and x.irq_off for x in (self.task, self.nested))
 
 
 @attrs.frozen

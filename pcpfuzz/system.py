@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pcpfuzz.actions import Action, CpuDown, CpuUp, Run, RunWork, Signal, Start, Step
+from pcpfuzz.actions import Action, CpuDown, CpuUp, Interrupt, Run, RunWork, Signal, Start, Step
 from pcpfuzz.constants import mt_name
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.kernels import kernel_for
 from pcpfuzz.mm.buddy import free_one_page
 from pcpfuzz.mm.drain import drain_local_pages_wq
 from pcpfuzz.mm6.buddy import __free_one_page as buddy_free_v61
-from pcpfuzz.ops import OPS, get_op
+from pcpfuzz.ops import CONTEXT_LABEL, NESTED_OPS, OPS, get_op, interrupts_modelled, nested_args
 from pcpfuzz.profiles import Profile
 from pcpfuzz.state import (
     IRQ_OFF,
+    PREEMPT_OFF,
     AllocBlock,
     Cpu,
     GracePeriod,
@@ -28,6 +29,7 @@ from pcpfuzz.state import (
     PerCpuPages,
     RcuSync,
     SpinLock,
+    SpinWait,
     Task,
     Wait,
     Zone,
@@ -178,8 +180,34 @@ class System:
         return sorted(pfn for pfn, blk in self.allocated.items() if blk.holder is None)
 
     def tasks(self) -> list[Task]:
-        """The running tasks, by CPU."""
-        return [c.task for c in self.cpus if c.task is not None]
+        """The running tasks, by CPU (a CPU's task, then the context nested over it)."""
+        return [t for c in self.cpus for t in (c.task, c.nested) if t is not None]
+
+    def nested_ops(self, cpu: int) -> list[str]:
+        """The operations an ``Interrupt`` of ``cpu`` may start now (``NESTED_OPS``): only over
+        a task (an idle CPU runs the same code as a ``Start``), one nested context at a time.
+        A hardirq needs IRQs on (v6.1, v6.12: the kernels with a trylock fallback); the
+        vmstat kworker needs the task preemptible and not itself the vmstat work."""
+        c = self.cpus[cpu]
+        t = c.task
+        if t is None or t.hung or c.nested is not None or not c.online:
+            return []
+        out = []
+        for name, context in NESTED_OPS.items():
+            if not OPS[name].available(self.profile):
+                continue
+            if context == "irq":
+                able = interrupts_modelled(self.profile) and (not t.irq_off or t.preempt_only)
+            else:
+                able = not t.irq_off and t.op != name
+            if able:
+                out.append(name)
+        return out
+
+    def work_runnable(self, cpu: int) -> bool:
+        """``cpu``'s pending drain work can run now: nothing nested, nothing atomic."""
+        c = self.cpus[cpu]
+        return c.work_pending and c.online and c.nested is None and not c.atomic()
 
     def isolation_begin(self, t: Task, start: int, end: int, kind: str) -> None:
         """Ghost state: ``t`` holds ``[start, end)`` isolated (ISO-NO-ALLOC, ISO-PCP)."""
@@ -213,7 +241,11 @@ class System:
         self.events[event] = self.events.get(event, 0) + 1
 
     def klog(self, cpu: int | None, text: str) -> None:
-        """A kernel-style trace line (kept only when tracing)."""
+        """A kernel-style trace line (kept only when tracing); a line of a nested context
+        is marked with it (``<IRQ>``, ``<kworker>``)."""
+        nested = None if cpu is None else self.cpus[cpu].nested
+        if nested is not None:
+            text = f"<{CONTEXT_LABEL[nested.context]}> {text}"
         self.log.append((self.actions_applied, cpu, text))
 
     def bug(self, invariant: str, message: str) -> None:
@@ -230,16 +262,19 @@ class System:
         for i, c in enumerate(self.cpus):
             t = c.task
             if t is not None:
-                if t.runnable(self):
+                cur = c.running()
+                if cur is not None and cur.runnable(self):
                     out.append(Step(i))
                     out.append(Run(i))
                 if t.op == "offline_pages" and not t.signal_pending:
                     out.append(Signal(i))
+                for name in self.nested_ops(i):
+                    out.extend(Interrupt(i, name, a) for a in nested_args(self, name))
             elif c.online:
                 for op in OPS.values():
                     if op.available(self.profile):
                         out.extend(Start(i, op.name, a) for a in op.args(self))
-            if c.work_pending and c.online and (t is None or not t.irq_off):
+            if self.work_runnable(i):
                 out.append(RunWork(i))
             idle = t is None and not c.work_pending
             if hotplug_free and idle and self.mm.cpu_hotplug_allowed(self, i):
@@ -268,16 +303,26 @@ class System:
                 if tuple(args) not in op.args(self):
                     return f"{op.describe(tuple(args)) if args else name}: arguments not enabled"
             case Step() | Run():
-                if t is None:
+                cur = c.running()
+                if cur is None:
                     return f"CPU{cpu} has no task"
-                if not t.runnable(self):
-                    waits = "" if t.wait is None else f" in {t.wait.describe()}"
-                    return f"CPU{cpu}'s {t.op} is blocked{waits}"
+                if not cur.runnable(self):
+                    waits = "" if cur.wait is None else f" in {cur.wait.describe()}"
+                    return f"CPU{cpu}'s {cur.op} is blocked{waits}"
             case RunWork():
                 if not c.work_pending:
                     return f"CPU{cpu} has no drain work pending"
-                if t is not None and t.irq_off:
+                if c.nested is not None:
+                    return f"CPU{cpu} runs a nested {c.nested.op}"
+                if c.atomic():
                     return f"CPU{cpu} has IRQs off"
+            case Interrupt(op=name, args=args):
+                if name not in NESTED_OPS:
+                    return f"{name!r} is not an operation an interrupt runs"
+                if name not in self.nested_ops(cpu):
+                    return f"CPU{cpu} cannot be interrupted by {name} now"
+                if tuple(args) not in nested_args(self, name):
+                    return f"{OPS[name].describe(tuple(args))}: arguments not enabled"
             case Signal():
                 if t is None or t.op != "offline_pages" or t.signal_pending:
                     return f"CPU{cpu} runs no offline_pages to signal"
@@ -310,7 +355,14 @@ class System:
                     self.klog(cpu, op.describe(tuple(args)))
                 self._start(cpu, name, tuple(args), lambda t: op.run(self, t, *args))
             case Step():
-                self.step_task(c.task)
+                self.step_task(c.running())
+            case Interrupt(op=name, args=args):
+                op = OPS[name]
+                context = NESTED_OPS[name]
+                self.note(f"interrupt: <{CONTEXT_LABEL[context]}> {name}")
+                if self.tracing:
+                    self.klog(cpu, f"<{CONTEXT_LABEL[context]}> {op.describe(tuple(args))}")
+                self._start(cpu, name, tuple(args), lambda t: op.run(self, t, *args), context)
             case Run():
                 self._run(cpu)
             case RunWork():
@@ -333,18 +385,26 @@ class System:
                 assert self.mm.page_alloc_cpu_online is not None
                 self.mm.page_alloc_cpu_online(self, cpu)
 
-    def _start(self, cpu: int, name: str, args: tuple[int, ...], run: Callable) -> None:
-        """Start task ``name`` on ``cpu`` (its generator made by ``run``) and run its first step."""
+    def _start(
+        self, cpu: int, name: str, args: tuple[int, ...], run: Callable, context: str = "task"
+    ) -> None:
+        """Start task ``name`` on ``cpu`` (its generator made by ``run``), as the CPU's task or
+        nested over it (``context``), and run its first step."""
         tid = self._next_tid
         self._next_tid += 1
-        t = Task(tid, cpu, name, args, None)  # type: ignore[arg-type]
+        t = Task(tid, cpu, name, args, None, context=context)  # type: ignore[arg-type]
         t.gen = run(t)
-        self.cpus[cpu].task = t
+        if context == "task":
+            self.cpus[cpu].task = t
+        else:
+            self.cpus[cpu].nested = t
         self.step_task(t)
 
     def step_task(self, t: Task) -> None:
         """Run ``t`` to its next yield."""
         self.steps += 1
+        c = self.cpus[t.cpu]
+        was_off = c.atomic()
         try:
             y = next(t.gen)
         except StopIteration as stop:
@@ -354,15 +414,36 @@ class System:
             t.hung = True
             self.bug("HANG", str(hang))
             return
-        was_off = t.irq_off
         if isinstance(y, Wait):
             t.wait = y
             t.irq_off = y.irqs_off
+            t.preempt_only = y.preempt_only
+            if t.context != "task":
+                self._nested_wait(t, y)
         else:
             t.wait = None
-            t.irq_off = y is IRQ_OFF
-        if was_off and not t.irq_off and self.grace_periods:
+            t.irq_off = y is IRQ_OFF or y is PREEMPT_OFF
+            t.preempt_only = y is PREEMPT_OFF
+        if was_off and not c.atomic() and self.grace_periods:
             self._quiescent(t.cpu)
+
+    def _nested_wait(self, t: Task, w: Wait) -> None:
+        """A nested context blocks: a hardirq may not sleep (``might_sleep`` in IRQ context),
+        and neither nested context can wait for a spinlock held by the task it interrupted
+        (that task cannot run until it ends: a real deadlock). Both are reported (LOCK-ORDER)
+        and the context hangs."""
+        base = self.cpus[t.cpu].task
+        where = f"CPU{t.cpu} <{CONTEXT_LABEL[t.context]}> {t.op}"
+        if t.context == "irq" and not isinstance(w, SpinWait):
+            self.bug("LOCK-ORDER", f"{where} sleeps in {w.describe()} in IRQ context")
+        elif isinstance(w, SpinWait) and base is not None and w.lock.owner == base.tid:
+            self.bug(
+                "LOCK-ORDER",
+                f"{where} spins on {w.lock.name}, held by the {base.op} it interrupted: deadlock",
+            )
+        else:
+            return
+        t.hung = True
 
     def _quiescent(self, cpu: int) -> None:
         """``cpu`` left its IRQ-off step: no grace period waits for it any more."""
@@ -371,10 +452,16 @@ class System:
         self.grace_periods = [gp for gp in self.grace_periods if gp.cpus]
 
     def _task_done(self, t: Task, ret: int | None) -> None:
-        self.cpus[t.cpu].task = None
-        if t.irq_off and self.grace_periods:
+        c = self.cpus[t.cpu]
+        was_off = c.atomic()
+        if t.context == "task":
+            c.task = None
+        else:
+            c.nested = None
+        if was_off and not c.atomic() and self.grace_periods:
             self._quiescent(t.cpu)
-        self.returned[t.cpu] = (t.op, ret)
+        if t.context == "task":
+            self.returned[t.cpu] = (t.op, ret)
         if self.tracing and ret is not None:
             self.klog(t.cpu, f"{t.op} returns {ret}")
         for m in (*self.mutexes, *self.spinlocks):
@@ -384,31 +471,30 @@ class System:
             self.bug("LOCK-ORDER", f"CPU{t.cpu} {t.op} returned {ret} with pcplists disabled")
 
     def _run(self, cpu: int) -> None:
-        """Step the task on ``cpu``, running its own drain work while it sleeps, until it ends,
-        blocks on something else, or ``RUN_BOUND`` steps pass."""
+        """Step the task on ``cpu`` (the innermost context), running its own drain work while it
+        sleeps, until it ends, blocks on something else, or ``RUN_BOUND`` steps pass. A nested
+        context's run ends with it: the task it interrupted resumes at the next action."""
         c = self.cpus[cpu]
+        first = c.running()
         for _ in range(RUN_BOUND):
-            t = c.task
-            if t is None or t.hung:
+            t = c.running()
+            if t is None or t is not first or t.hung:
                 return
             if t.runnable(self):
                 self.step_task(t)
-            elif c.work_pending:
+            elif c.work_pending and c.nested is None:
                 drain_local_pages_wq(self, cpu)
             else:
                 return
 
     def runnable_work(self) -> list[int]:
         """CPUs whose pending drain work can run now."""
-        return [
-            i
-            for i, c in enumerate(self.cpus)
-            if c.work_pending and c.online and (c.task is None or not c.task.irq_off)
-        ]
+        return [i for i in range(len(self.cpus)) if self.work_runnable(i)]
 
     def stuck(self) -> bool:
-        """Some task is blocked, and no task and no drain work can run."""
-        tasks = self.tasks()
+        """Some task is blocked, and no task and no drain work can run (a task under a
+        nested context can run only when that context ends)."""
+        tasks = [t for t in (c.running() for c in self.cpus) if t is not None]
         return (
             any(not t.hung for t in tasks)
             and not any(t.runnable(self) for t in tasks)

@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Callable
 from functools import lru_cache
 
-from pcpfuzz.actions import ACTION_TYPES, Action, Start
-from pcpfuzz.ops import OPS
+from pcpfuzz.actions import ACTION_TYPES, Action, Interrupt, Start
+from pcpfuzz.ops import OPS, nested_args
 from pcpfuzz.ops import but_the_last_block as _keep_one
 from pcpfuzz.system import System
 
@@ -45,7 +45,9 @@ def start_op(s: System, kind: str) -> str:
     return START_OPS[kind]
 
 
-CPU_ACTIONS: dict[str, type[Action]] = {k: c for k, c in ACTION_TYPES.items() if c is not Start}
+CPU_ACTIONS: dict[str, type[Action]] = {
+    k: c for k, c in ACTION_TYPES.items() if c not in (Start, Interrupt)
+}
 """Kinds that act on one CPU: the scheduling choices, signals and CPU hotplug."""
 
 WEIGHTS: dict[str, int] = {
@@ -65,10 +67,12 @@ WEIGHTS: dict[str, int] = {
     "signal": 1,
     "cpu_down": 1,
     "cpu_up": 1,
+    "irq": 2,
 }
-"""Relative weights (they sum to 32). Scheduling dominates, as each operation needs several
+"""Relative weights (they sum to 34). Scheduling dominates, as each operation needs several
 steps; the race's ingredients (alloc, free, offline) come next. The order is the shrinking
-order: a shrunk example prefers kinds listed first."""
+order: a shrunk example prefers kinds listed first. ``irq`` (an ``Interrupt`` of a busy CPU)
+is enabled only on the profiles that model interrupts (v6.1, v6.12)."""
 
 WEIGHTED_KINDS: tuple[str, ...] = tuple(k for k, w in WEIGHTS.items() for _ in range(w))
 CPU_SLOTS = 8
@@ -125,6 +129,8 @@ def kind_cpus(s: System, kind: str, args: ArgsFn = all_args) -> list[int]:
     """The CPUs that can take ``kind`` in ``s`` (``System.why_not`` decides for CPU actions;
     a start kind needs an idle online CPU and ``args`` for its operation)."""
     cpus = range(len(s.cpus))
+    if kind == "irq":
+        return [i for i in cpus if interrupts(s, i)]
     if kind in CPU_ACTIONS:
         action = CPU_ACTIONS[kind]
         return [i for i in cpus if s.why_not(action(i)) is None]
@@ -135,10 +141,15 @@ def kind_cpus(s: System, kind: str, args: ArgsFn = all_args) -> list[int]:
     return idle if idle and args(s, op) else []
 
 
+def interrupts(s: System, cpu: int) -> list[Interrupt]:
+    """Every ``Interrupt`` enabled on ``cpu``, by operation then arguments."""
+    return [Interrupt(cpu, n, a) for n in s.nested_ops(cpu) for a in nested_args(s, n)]
+
+
 def enabled_kinds(s: System, args: ArgsFn = all_args) -> dict[str, list[int]]:
     """Each kind enabled in ``s``, with the CPUs that can take it (``kind_cpus``)."""
     out: dict[str, list[int]] = {}
-    for kind in (*CPU_ACTIONS, *START_OPS):
+    for kind in (*CPU_ACTIONS, *START_OPS, "irq"):
         able = kind_cpus(s, kind, args)
         if able:
             out[kind] = able
@@ -149,6 +160,8 @@ def can_act(s: System, kind: str, cpu: int, args: ArgsFn = all_args) -> bool:
     """Whether ``kind`` is enabled on ``cpu`` (as ``enabled_kinds`` would say)."""
     if not 0 <= cpu < len(s.cpus):
         return False
+    if kind == "irq":
+        return bool(interrupts(s, cpu))
     if kind in CPU_ACTIONS:
         return s.why_not(CPU_ACTIONS[kind](cpu)) is None
     c = s.cpus[cpu]

@@ -55,6 +55,7 @@ from stateful.kinds import (
     all_args,
     but_the_last_block,
     choose,
+    interrupts,
     schedule,
     start_op,
 )
@@ -165,6 +166,9 @@ class PcpMachine(RuleBasedStateMachine):
             if not handles.live(handle):
                 self.labels.add(STALE_HANDLE)
             action = Start(cpu, START_OPS[kind], (handles.resolve(handle),))
+        elif kind == "irq":
+            able = interrupts(s, cpu)
+            action = able[arg % len(able)]
         elif kind in START_OPS:
             op = start_op(s, kind)
             action = Start(cpu, op, choose_arguments(op, s, arg, self.allowed(s, op)))

@@ -13,7 +13,7 @@ import pytest
 
 import pcpfuzz.engines.pct  # noqa: F401  (registers "pct")
 import pcpfuzz.engines.random_walk  # noqa: F401  (registers "random")
-from pcpfuzz.actions import CpuDown, CpuUp, Run, RunWork, Signal, Start, Step
+from pcpfuzz.actions import CpuDown, CpuUp, Interrupt, Run, RunWork, Signal, Start, Step
 from pcpfuzz.engines import choice
 from pcpfuzz.engines.base import ENGINES, EPISODE_STEPS, Budget
 from pcpfuzz.engines.choice import KINDS, Chooser, full_swarm, support
@@ -117,7 +117,14 @@ def test_pct_delivers_signals_and_takes_cpus_down() -> None:
     assert all(sum(isinstance(a, events) for a in actions) <= EVENTS for actions in episodes)
 
 
-KIND_OF = {Start: "start", Step: "step", Run: "run", RunWork: "work", Signal: "signal"}
+KIND_OF = {
+    Start: "start",
+    Step: "step",
+    Run: "run",
+    RunWork: "work",
+    Signal: "signal",
+    Interrupt: "irq",
+}
 
 
 def rescan_groups(s: System, kinds: frozenset[str]) -> dict[str, list[int]]:

@@ -142,7 +142,8 @@ CORRUPTIONS: dict[str, tuple[Callable[[System, random.Random], None], Callable[[
     "free page not present": (_free_page_not_present, lambda s: bool(_free_entries(s))),
     "allocation forgotten": (_forget_allocation, lambda s: bool(s.allocated)),
     "buddies left unmerged": (_split_without_merge, lambda s: bool(_mergeable(s))),
-    "pcp count off": (_pcp_count_off, lambda s: True),
+    # BUDDY leaves a pageset's count alone while a task holds its pcp->lock (v6.x sections)
+    "pcp count off": (_pcp_count_off, lambda s: not s.pcp[-1].locked()),
     "pcp page cached ISOLATE": (_pcp_page_cached_isolate, lambda s: any(p.count for p in s.pcp)),
 }
 

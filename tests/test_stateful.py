@@ -18,7 +18,15 @@ from pcpfuzz.profiles import get_profile
 from pcpfuzz.system import NotEnabled, System
 from pcpfuzz.trace import execute
 from stateful.handles import HandleTable
-from stateful.kinds import CHOICES, CPU_ACTIONS, START_OPS, choose, schedule, start_op
+from stateful.kinds import (
+    CHOICES,
+    CPU_ACTIONS,
+    START_OPS,
+    choose,
+    interrupts,
+    schedule,
+    start_op,
+)
 from stateful.machine import ARG_CHOICES, machine_for
 from stateful.runner import run
 from stateful.settings import PROFILES
@@ -248,6 +256,9 @@ def test_the_v6_1_machine_chooses_the_v6_only_operations() -> None:
                     started.add((op, args[0]))
                 else:
                     started.add((op, -1))
+            elif kind == "irq":
+                able = interrupts(s, cpu)
+                action = able[rng.randrange(ARG_CHOICES) % len(able)]
             else:
                 action = CPU_ACTIONS[kind](cpu)
             s.apply(action)

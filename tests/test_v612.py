@@ -232,7 +232,9 @@ def test_the_emptied_zone_cache_finding_of_v6_1_is_still_in_v6_12() -> None:
     assert v is not None and v.invariant == "PCP-HB"
 
 
-@pytest.mark.parametrize("entry", ["DRAIN-LOCKED-1a65508b28", "DRAIN-LOCKED-19b2b359a2"])
+@pytest.mark.parametrize(
+    "entry", ["DRAIN-LOCKED-1a65508b28", "DRAIN-LOCKED-19b2b359a2", "DRAIN-LOCKED-ca4db6c76c"]
+)
 def test_v6_1s_unlocked_count_read_findings_pass_on_v6_12(entry: str) -> None:
     assert _replay(f"v6.1/{entry}.json") is None
 

@@ -25,14 +25,16 @@ from collections.abc import Sequence
 
 import attrs
 
-from pcpfuzz.actions import Action, CpuDown, CpuUp, Run, RunWork, Signal, Start, Step
-from pcpfuzz.ops import OPS
+from pcpfuzz.actions import Action, CpuDown, CpuUp, Interrupt, Run, RunWork, Signal, Start, Step
+from pcpfuzz.ops import OPS, interrupts_modelled, nested_args
 from pcpfuzz.profiles import Profile
 from pcpfuzz.system import System
 
-KINDS = ("start", "step", "run", "work", "signal", "cpu")
-"""Action kinds, in the order the chooser lists them. ``cpu`` is CPU hotplug (down or up)."""
-SWARM_KINDS = ("signal", "cpu")
+KINDS = ("start", "step", "run", "work", "signal", "cpu", "irq")
+"""Action kinds, in the order the chooser lists them. ``cpu`` is CPU hotplug (down or up);
+``irq`` an ``Interrupt`` (a hardirq or the vmstat kworker nested over a busy CPU's task), a
+kind only of the profiles that model interrupts (``profile_kinds``)."""
+SWARM_KINDS = ("signal", "cpu", "irq")
 """Kinds a swarm may switch off for an episode; the others are always on, or tasks would
 never progress. They are the events from outside the scheduler (a signal, CPU hotplug), not a
 CPU's next step: what the ``pct`` engine fires at its event points."""
@@ -55,9 +57,16 @@ class Swarm:
     kinds: frozenset[str]
 
 
+def profile_kinds(profile: Profile) -> tuple[str, ...]:
+    """The kinds of ``profile``: ``KINDS``, without ``irq`` where no interrupt is modelled
+    (so a 5.x swarm draws exactly what it drew before interrupts were)."""
+    return KINDS if interrupts_modelled(profile) else tuple(k for k in KINDS if k != "irq")
+
+
 def full_swarm(profile: Profile) -> Swarm:
     """Every operation of ``profile`` and every kind."""
-    return Swarm(tuple(n for n, op in OPS.items() if op.available(profile)), frozenset(KINDS))
+    ops = tuple(n for n, op in OPS.items() if op.available(profile))
+    return Swarm(ops, frozenset(profile_kinds(profile)))
 
 
 def draw_swarm(rng: random.Random, profile: Profile) -> Swarm:
@@ -65,7 +74,7 @@ def draw_swarm(rng: random.Random, profile: Profile) -> Swarm:
     each optional kind with probability ``KIND_ON``."""
     ops = full_swarm(profile).ops
     chosen = tuple(n for n in ops if rng.random() < OP_ON) or (rng.choice(ops),)
-    kinds = {k for k in KINDS if k not in SWARM_KINDS or rng.random() < KIND_ON}
+    kinds = {k for k in profile_kinds(profile) if k not in SWARM_KINDS or rng.random() < KIND_ON}
     return Swarm(chosen, frozenset(kinds))
 
 
@@ -102,6 +111,8 @@ def cpu_groups(s: System, kinds: frozenset[str]) -> dict[str, list[int]]:
     work: list[int] = []
     signal: list[int] = []
     hotplug: list[int] = []
+    irq: list[int] = []
+    want_irq = "irq" in kinds and interrupts_modelled(s.profile)
     want_signal = "signal" in kinds
     want_hotplug = "cpu" in kinds and s.mem_hotplug_lock.owner is None
     several_online = want_hotplug and sum(c.online for c in s.cpus) > 1
@@ -120,12 +131,15 @@ def cpu_groups(s: System, kinds: frozenset[str]) -> dict[str, list[int]]:
             ):
                 hotplug.append(i)
         else:
-            if t.runnable(s):
+            cur = c.running()
+            if cur is not None and cur.runnable(s):
                 runnable.append(i)
             if want_signal and t.op == "offline_pages" and not t.signal_pending:
                 signal.append(i)
-            if c.work_pending and c.online and not t.irq_off:
+            if s.work_runnable(i):
                 work.append(i)
+            if want_irq and s.nested_ops(i):
+                irq.append(i)
     out: dict[str, list[int]] = {}
     for kind, cpus in (
         ("start", start),
@@ -134,6 +148,7 @@ def cpu_groups(s: System, kinds: frozenset[str]) -> dict[str, list[int]]:
         ("work", work),
         ("signal", signal),
         ("cpu", hotplug),
+        ("irq", irq),
     ):
         if cpus and kind in kinds:
             out[kind] = cpus
@@ -178,6 +193,34 @@ class Chooser:
             return Start(cpu, name, chosen)
         return None
 
+    def interrupt(self, s: System, cpu: int) -> Interrupt | None:
+        """An ``Interrupt`` of busy ``cpu``: an operation drawn uniformly among those it may
+        start there with enabled arguments, then its arguments (a free steered by recency, as
+        in ``start``); None when none has any."""
+        rng = self.rng
+        left = s.nested_ops(cpu)
+        while left:
+            name = left.pop(int(rng.random() * len(left)))
+            args = nested_args(s, name)
+            if not args:
+                continue
+            if self.recent and rng.random() < RECENCY:
+                args = near(s, name, args, self.recent) or args
+            chosen = _pick(rng, args)
+            if name == "free_pages":
+                self.recent.extend(chosen)
+            return Interrupt(cpu, name, chosen)
+        return None
+
+    def _act(self, s: System, kind: str, cpu: int) -> Action | None:
+        """The action of ``kind`` on ``cpu``; None when a start or an interrupt has no
+        operation with arguments."""
+        if kind == "start":
+            return self.start(s, cpu)
+        if kind == "irq":
+            return self.interrupt(s, cpu)
+        return cpu_kind_action(s, kind, cpu)
+
     def observe(self, s: System) -> None:
         """Remember the pfns the last action allocated."""
         self.recent.extend(pfn for pfn, _order, _tid in s.alloc_log)
@@ -192,13 +235,11 @@ class Chooser:
         while groups:
             kind = _pick(rng, list(groups))
             cpu = _pick(rng, groups[kind])
-            if kind == "start":
-                action = self.start(s, cpu)
-                if action is None:
-                    del groups[kind]
-                    continue
-                return action
-            return cpu_kind_action(s, kind, cpu)
+            action = self._act(s, kind, cpu)
+            if action is None:
+                del groups[kind]
+                continue
+            return action
         return None
 
     def event(self, s: System) -> Action | None:
@@ -208,7 +249,7 @@ class Chooser:
         if not groups:
             return None
         kind = _pick(self.rng, list(groups))
-        return cpu_kind_action(s, kind, _pick(self.rng, groups[kind]))
+        return self._act(s, kind, _pick(self.rng, groups[kind]))
 
 
 def support(s: System, swarm: Swarm) -> set[Action]:
@@ -218,6 +259,10 @@ def support(s: System, swarm: Swarm) -> set[Action]:
         for cpu in cpus:
             if kind == "start":
                 out.update(Start(cpu, n, a) for n in swarm.ops for a in OPS[n].args(s))
+            elif kind == "irq":
+                out.update(
+                    Interrupt(cpu, n, a) for n in s.nested_ops(cpu) for a in nested_args(s, n)
+                )
             else:
                 out.add(cpu_kind_action(s, kind, cpu))
     return out

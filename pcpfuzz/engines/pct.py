@@ -56,9 +56,9 @@ def _cpu_action(s: System, chooser: Chooser, cpu: int) -> Action | None:
     c = s.cpus[cpu]
     if not c.online:
         return None
-    t = c.task
-    if c.work_pending and (t is None or not t.irq_off):
+    if s.work_runnable(cpu):
         return RunWork(cpu)
+    t = c.running()
     if t is None:
         return chooser.start(s, cpu)
     return Step(cpu) if t.runnable(s) else None

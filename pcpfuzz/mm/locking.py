@@ -36,14 +36,18 @@ def wait_until(s: System, w: Wait) -> TaskGen:
     return None
 
 
-def spin_lock(s: System, t: Task, lock: SpinLock, *, irqs_off: bool = False) -> TaskGen:
-    """``spin_lock`` (``spin_lock_irqsave`` with ``irqs_off``): spin until ``lock`` is free, then
-    take it. The holder may yield; a task that takes the same lock waits for it, a lockless
-    reader does not. Taking a lock the task already holds is a self-deadlock (LOCK-ORDER)."""
+def spin_lock(
+    s: System, t: Task, lock: SpinLock, *, irqs_off: bool = False, preempt_only: bool = False
+) -> TaskGen:
+    """``spin_lock`` (``spin_lock_irqsave`` with ``irqs_off``; with ``preempt_only`` too, a
+    plain ``spin_lock`` spinning with preemption off and IRQs on): spin until ``lock`` is free,
+    then take it. The holder may yield; a task that takes the same lock waits for it, a
+    lockless reader does not. Taking a lock the task already holds is a self-deadlock
+    (LOCK-ORDER)."""
     if lock.owner == t.tid:
         s.bug("LOCK-ORDER", f"CPU{t.cpu} {t.op} takes {lock.name}, which it already holds")
     while lock.owner is not None:
-        yield SpinWait(lock, irqs_off)
+        yield SpinWait(lock, irqs_off, preempt_only)
     lock.owner = t.tid
     return None
 

@@ -20,7 +20,7 @@ GP_IDLE, GP_ENTER, GP_PASSED, GP_EXIT, GP_REPLAY = range(5)
 def start_grace_period(s: System, t: Task | None) -> GracePeriod:
     """A grace period beginning now: it waits for every other CPU now inside an IRQ-off step."""
     me = None if t is None else t.cpu
-    cpus = {i for i, c in enumerate(s.cpus) if i != me and c.task is not None and c.task.irq_off}
+    cpus = {i for i, c in enumerate(s.cpus) if i != me and c.atomic()}
     gp = GracePeriod(cpus)
     if cpus:
         s.grace_periods.append(gp)

@@ -17,10 +17,11 @@ if TYPE_CHECKING:
 
 
 def owner_section(s: System, cpu: int) -> bool:
-    """Whether ``cpu`` is inside an owner section (§7.1): its task holds its ``pcp->lock``
-    other than as a drainer."""
-    t = s.cpus[cpu].task
-    return t is not None and s.pcp[cpu].lock.owner == t.tid and not t.pcp_draining
+    """Whether ``cpu`` is inside an owner section (§7.1): its task, or the context nested over
+    it, holds its ``pcp->lock`` other than as a drainer."""
+    owner = s.pcp[cpu].lock.owner
+    c = s.cpus[cpu]
+    return any(t is not None and owner == t.tid and not t.pcp_draining for t in (c.task, c.nested))
 
 
 def drain_pages_zone(s: System, t: Task, cpu: int) -> TaskGen:

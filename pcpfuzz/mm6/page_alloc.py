@@ -166,13 +166,18 @@ def free_unref_page(s: System, t: Task, pfn: int, order: int) -> TaskGen:
 
 
 def pcp_spin_lock(
-    s: System, t: Task, pcp: PerCpuPages61 | PerCpuPages612, who: str = "pcp_spin_lock"
+    s: System,
+    t: Task,
+    pcp: PerCpuPages61 | PerCpuPages612,
+    who: str = "pcp_spin_lock",
+    irqs_on: bool = False,
 ) -> TaskGen:
     """``spin_lock(&pcp->lock)`` of a pageset pointer read in this step (6.1
-    ``pcp_spin_lock_irqsave``, a drainer's lock): spinning is a step boundary, after which
-    the lock (in the pageset) is taken and the pageset used."""
+    ``pcp_spin_lock_irqsave``, a drainer's lock; ``irqs_on``: 6.12's plain ``spin_lock``):
+    spinning is a step boundary, after which the lock (in the pageset) is taken and the
+    pageset used."""
     contended = pcp.lock.owner is not None
-    yield from spin_lock(s, t, pcp.lock, irqs_off=True)
+    yield from spin_lock(s, t, pcp.lock, irqs_off=True, preempt_only=irqs_on)
     if contended:
         pcp_use(s, t, pcp, f"{who} takes the lock of")
     return None
@@ -257,21 +262,23 @@ def refill_pcplist(
     batch: int,
     mt: int,
     rmqueue_bulk: Callable[[System, Task, int, int, list[int], int], TaskGen],
+    section: str = IRQ_OFF,
 ) -> TaskGen:
     """6.1/6.12 ``__rmqueue_pcplist``'s refill of an empty list (§3.2) with a kernel's
     ``rmqueue_bulk``: ``batch`` blocks under the nested ``zone->lock``, then ``count`` (the next
-    step); the pop is the step after. False, the ``pcp->lock`` released, when none came."""
+    step); the pop is the step after. False, the ``pcp->lock`` released, when none came. The
+    steps between yield ``section``: the kernel's pcp-section marker (6.12: ``PREEMPT_OFF``)."""
     pcp_use(s, t, pcp, "rmqueue_bulk refills")
     n = yield from rmqueue_bulk(s, t, order, batch, lst, mt)
     if s.tracing:
         s.klog(t.cpu, f"rmqueue_bulk(order {order}, {batch}): {n} to pcp{t.cpu}")
-    yield IRQ_OFF
+    yield section
     pcp_use(s, t, pcp, "rmqueue_pcplist adds the refill to the count of")
     pcp.count += n << order
     if not lst:
         spin_unlock(s, t, pcp.lock)
         return False
-    yield IRQ_OFF
+    yield section
     return True
 
 

@@ -28,7 +28,7 @@ def drain_pages_zone(s: System, t: Task, cpu: int) -> TaskGen:
     while True:
         if chunk:
             pcp_use(s, t, pcp, "drain_pages_zone takes the lock of")
-        yield from pcp_spin_lock(s, t, pcp, "drain_pages_zone")
+        yield from pcp_spin_lock(s, t, pcp, "drain_pages_zone", irqs_on=True)
         chunk = True
         count = pcp.count
         if count:
@@ -94,7 +94,7 @@ def decay_pcp_high(s: System, t: Task) -> TaskGen:
         s.note("decay_pcp_high flushed")
         yield None
         pcp_use(s, t, pcp, "decay_pcp_high takes the lock of")
-        yield from pcp_spin_lock(s, t, pcp, "decay_pcp_high")
+        yield from pcp_spin_lock(s, t, pcp, "decay_pcp_high", irqs_on=True)
         yield from free_pcppages_bulk(s, t, to_drain, pcp, 0, t.cpu)
         spin_unlock(s, t, pcp.lock)
         todo += 1

@@ -3,8 +3,9 @@ takes its ``pcp->lock`` with a trylock (preemption off, IRQs on) and falls back 
 nothing is cached on the page, so the flush reads each page's pageblock type under
 ``zone->lock``; ``pcp->high`` is auto-tuned by the owner between ``high_min`` and ``high_max``.
 
-Steps follow §7.2. Preemption-off steps yield ``IRQ_OFF``: in this model that marks a section no
-other context of the CPU interleaves with (RCU waits for it, no kworker runs). The model holds
+Steps follow §7.2. Steps inside a pcp section yield ``PREEMPT_OFF`` (RCU and kworkers wait
+for them, an interrupt of the CPU may nest: its trylock fails, and it takes the fallback); every
+``zone->lock`` site is ``spin_lock_irqsave`` (IRQs off while held or spun on). The model holds
 ``ZONE_RECLAIM_ACTIVE`` and ``ZONE_BELOW_HIGH`` clear (§5.4 allows it) and ``PCPF_FREE_HIGH_BATCH``
 clear (no cacheinfo callback). ``System.cached_mt`` is ghost state here: the type of the pcp list
 a page was put on (BUDDY's list relation); the kernel code never reads it."""
@@ -26,7 +27,7 @@ from pcpfuzz.mm612.percpu import (
     PerCpuPages612,
 )
 from pcpfuzz.mm612.sizing import clamp
-from pcpfuzz.state import IRQ_OFF, PAGE_ALLOC_COSTLY_ORDER, Task, TaskGen
+from pcpfuzz.state import PAGE_ALLOC_COSTLY_ORDER, PREEMPT_OFF, Task, TaskGen
 from pcpfuzz.violation import Hang
 
 if TYPE_CHECKING:
@@ -41,6 +42,24 @@ def free_one_page(s: System, t: Task, pfn: int, order: int, to_tail: bool = Fals
     split_large_buddy(s, pfn, order, to_tail)
     spin_unlock(s, t, s.zone_lock)
     return None
+
+
+FALLBACK_NOTES = {
+    "free": "free: pcp trylock failed, freed to the buddy",
+    "allocation": "allocation: pcp trylock failed",
+}
+
+
+def trylock_failed(s: System, t: Task, pcp: PerCpuPages612, path: str, fallback: str) -> None:
+    """``pcp_spin_trylock`` failed on the ``path`` (free or allocation) that falls back to
+    ``fallback``: noted (and, for an interrupt, whether the task it interrupted holds the
+    lock: the IRQ-reentry case of §1.3) and traced."""
+    s.note(FALLBACK_NOTES[path])
+    base = s.cpus[t.cpu].task
+    if t.context == "irq" and base is not None and pcp.lock.owner == base.tid:
+        s.note(f"IRQ {path}: trylock failed inside its CPU's own pcp section")
+    if s.tracing:
+        s.klog(t.cpu, f"pcp_spin_trylock(pcp{t.cpu}) failed: {fallback}")
 
 
 def free_pcppages_bulk(
@@ -141,7 +160,7 @@ def free_unref_page_commit(
         pcp.flags &= ~PCPF_PREV_FREE_HIGH_ORDER
     if pcp.free_count < batch << PCP_BATCH_SCALE_MAX:
         pcp.free_count += 1 << order
-    yield IRQ_OFF
+    yield PREEMPT_OFF
     pcp_use(s, t, pcp, "free_unref_page_commit reads high of")
     high = nr_pcp_high(pcp, batch, free_high)
     if s.tracing:
@@ -178,7 +197,7 @@ def free_unref_page(s: System, t: Task, pfn: int, order: int) -> TaskGen:
         yield from free_unref_page_commit(s, t, pcp, pfn, mt, order)
         spin_unlock(s, t, pcp.lock)
     else:
-        s.note("free: pcp trylock failed, freed to the buddy")
+        trylock_failed(s, t, pcp, "free", f"free_one_page(pfn {pfn})")
         yield from free_one_page(s, t, pfn, order)
     return None
 
@@ -192,7 +211,7 @@ def free_unref_folios(s: System, t: Task, pfns: tuple[int, ...]) -> TaskGen:
     locked = False
     for i, pfn in enumerate(pfns):
         if i:
-            yield IRQ_OFF if locked else None
+            yield PREEMPT_OFF if locked else None
             if locked:
                 pcp_use(s, t, pcp, "free_unref_folios commits to")
         mt = get_pfnblock_migratetype(s, pfn)
@@ -206,7 +225,7 @@ def free_unref_folios(s: System, t: Task, pfns: tuple[int, ...]) -> TaskGen:
                 continue
             pcp = s.pcp[t.cpu]
             if not spin_trylock(t, pcp.lock):
-                s.note("free: pcp trylock failed, freed to the buddy")
+                trylock_failed(s, t, pcp, "free", f"free_one_page(pfn {pfn})")
                 yield from free_one_page(s, t, pfn, 0)
                 continue
             locked = True
@@ -261,14 +280,15 @@ def rmqueue_pcplist(s: System, t: Task, order: int, mt: int) -> TaskGen:
     then popped, each its own step inside one ``pcp->lock`` hold."""
     pcp = s.pcp[t.cpu]
     if not spin_trylock(t, pcp.lock):
-        s.note("allocation: pcp trylock failed")
+        trylock_failed(s, t, pcp, "allocation", "rmqueue_buddy")
         return None
     pcp.free_count >>= 1
     lst = pcp.lists[pcp.pindex(mt, order)]
     if not lst:
         batch = nr_pcp_alloc(pcp, order)
-        yield IRQ_OFF
-        if not (yield from refill_pcplist(s, t, pcp, lst, order, batch, mt, rmqueue_bulk)):
+        yield PREEMPT_OFF
+        refill = refill_pcplist(s, t, pcp, lst, order, batch, mt, rmqueue_bulk, PREEMPT_OFF)
+        if not (yield from refill):
             return None
         pcp_use(s, t, pcp, "__rmqueue_pcplist pops from")
     return pop_pcplist(s, t, pcp, lst, order)

@@ -56,6 +56,9 @@ class _Canon:
     def __init__(self, s: System) -> None:
         self.s = s
         self.tids = {c.task.tid: ("cpu", i) for i, c in enumerate(s.cpus) if c.task is not None}
+        self.tids.update(
+            (c.nested.tid, ("nested", i)) for i, c in enumerate(s.cpus) if c.nested is not None
+        )
         self.dead: dict[int, tuple[str, int]] = {}
         self.known: dict[int, tuple] = {}
         """State objects a local may alias, by identity: named by where they live."""
@@ -140,7 +143,11 @@ class _Canon:
             if name == "cpus":
                 out.append(
                     tuple(
-                        (c.online, c.work_pending, None if c.task is None else self.task(c.task))
+                        (
+                            c.online,
+                            c.work_pending,
+                            *(None if t is None else self.task(t) for t in (c.task, c.nested)),
+                        )
                         for c in v
                     )
                 )
