@@ -1,22 +1,24 @@
 """Checking the invariants after every action at the cost of what changed.
 
-The state is cut into *parts* (free lists, pcplists, cached migratetypes, allocations, page
-layout, zone scalars). At each ``check`` every part is compared with a private copy taken when
-it last changed: comparing lists of integers runs in C, so "nothing changed" costs a few
-microseconds, and no model code has to report its writes (a write the model forgets to report
-cannot make a verdict stale). For each invariant that has a ``Rule`` here:
+The model marks the parts of the state it writes (``pcpfuzz.dirty``: free lists, free
+counters, pcplists, cached migratetypes, allocations, present pages, pageblock types, online
+blocks, reported bugs, isolation users). A few scalars the model writes in many places (zone
+counters, the owners of the locks some invariants read, whether an allocation was logged) the
+checker reads itself and compares with their values at the last check. For each invariant
+that has a ``Rule`` here:
 
 - if none of the parts it ``reads`` changed, its last verdict stands;
 - if its last verdict was clean and ``holds`` proves that it is still clean, it is clean: from
-  the difference between the copies and the state (CONSERVE: the pages that arrived somewhere
-  are the pages that left somewhere), or by a lean pass without messages where that is cheaper
-  than finding what changed (the free lists hold a few dozen entries);
+  what changed in the parts (CONSERVE: the pages that arrived somewhere are the pages that left
+  somewhere, found by comparing the changed parts with a copy taken when they last changed),
+  or by a lean pass without messages where that is cheaper than finding what changed;
 - otherwise it runs in full (``pcpfuzz.invariants``), which also writes the messages.
 
-Invariants without a rule (the cheap ones that read tasks and locks) run every time. A rule
+Invariants without a rule (cheap ones that read tasks and IRQ state) run every time. A rule
 must name every part its invariant reads: when an invariant in ``pcpfuzz.invariants`` changes,
 its rule here changes with it (``tests/test_incremental_checks.py`` compares the two after
-every action of many random walks, with and without injected corruption).
+every action of many random walks on every profile, with and without injected corruption, with
+``pcpfuzz.dirty``'s verify mode on, which fails on any write the model did not mark).
 """
 
 from __future__ import annotations
@@ -24,11 +26,26 @@ from __future__ import annotations
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT
+from pcpfuzz.dirty import (
+    ALL,
+    ALLOC,
+    BUGS,
+    CACHED,
+    FREE,
+    FREECOUNT,
+    ISO,
+    ONLINE,
+    PBMT,
+    PCP,
+    PRESENT,
+    Shadow,
+    verifying,
+)
 from pcpfuzz.violation import Violation
 
 if TYPE_CHECKING:
@@ -36,108 +53,31 @@ if TYPE_CHECKING:
     from pcpfuzz.profiles import Profile
     from pcpfuzz.system import System
 
-# ---- parts of the state ----------------------------------------------------------------------
+# ---- what the checker reads itself -----------------------------------------------------------
+
+ZONE: Final = 1 << 16
+"""Zone scalars: isolation passes, nr_isolate_pageblock and its known drift, managed and
+present pages."""
+HOTPLUG: Final = 1 << 17
+"""The owner of ``mem_hotplug_lock``."""
+ZONE_LOCKED: Final = 1 << 18
+"""Whether ``zone->lock`` is held across steps (v6.x)."""
+PCP_LOCKED: Final = 1 << 19
+"""Which pagesets' ``pcp->lock`` is held across steps (v6.x)."""
+ALLOC_LOG: Final = 1 << 20
+"""The allocations logged by the last action (``System.alloc_log``)."""
+READ: Final = ZONE | HOTPLUG | ZONE_LOCKED | PCP_LOCKED | ALLOC_LOG
 
 
-@attrs.frozen
-class Part:
-    """A part of the state: ``view`` returns live references; ``copy(view, previous)`` a
-    private copy of a view (it may share what did not change with the previous copy, which is
-    never mutated). A view equals its copy until the state changes."""
-
-    view: Callable[[System], tuple]
-    copy: Callable[[tuple, tuple | None], tuple]
-
-
-def _same_or_copy(lst: list, prev: list | None) -> list:
-    return prev if prev is not None and prev == lst else lst[:]
-
-
-def _free_view(s: System) -> tuple:
-    z = s.zone
-    return (z.free_list, z.nr_free, s.buddy_order, s.buddy_mt, z.nr_free_pages, z.nr_free_cma_pages)
-
-
-def _free_copy(v: tuple, prev: tuple | None) -> tuple:
-    free_list, nr_free, order, mt, nr_free_pages, nr_free_cma = v
-    if prev is None:
-        lists = [[fl[:] for fl in by_mt] for by_mt in free_list]
-        return (lists, nr_free[:], order[:], mt[:], nr_free_pages, nr_free_cma)
-    lists = [
-        was if was == by_mt else [fl[:] for fl in by_mt]
-        for by_mt, was in zip(free_list, prev[0], strict=True)
-    ]
-    return (
-        lists,
-        nr_free[:],
-        _same_or_copy(order, prev[2]),
-        _same_or_copy(mt, prev[3]),
-        nr_free_pages,
-        nr_free_cma,
-    )
-
-
-def _pcp_view(s: System) -> tuple:
-    return ([p.lists for p in s.pcp], [p.count for p in s.pcp], [p.locked() for p in s.pcp])
-
-
-def _pcp_copy(v: tuple, _prev: tuple | None) -> tuple:
-    lists, counts, locked = v
-    return ([[lst[:] for lst in by_mt] for by_mt in lists], counts, locked)
-
-
-def _cached_view(s: System) -> tuple:
-    return (s.cached_mt,)
-
-
-def _cached_copy(v: tuple, _prev: tuple | None) -> tuple:
-    return (v[0][:],)
-
-
-def _alloc_view(s: System) -> tuple:
-    return (s.inflight, s.allocated)
-
-
-def _alloc_copy(v: tuple, _prev: tuple | None) -> tuple:
-    inflight, allocated = v
-    return (dict(inflight), dict(allocated))
-
-
-def _pages_view(s: System) -> tuple:
-    return (s.page_present, s.pageblock_mt, s.block_online)
-
-
-def _pages_copy(v: tuple, _prev: tuple | None) -> tuple:
-    return tuple(lst[:] for lst in v)
-
-
-def _zone_view(s: System) -> tuple:
+def _zone_scalars(s: System) -> tuple[int, int, int, int, int]:
     z = s.zone
     return (
         s.isolation_passes,
         z.nr_isolate_pageblock,
-        s.known_free_drift,
         s.known_isolate_drift,
         z.managed_pages,
         z.present_pages,
-        s.mem_hotplug_lock.owner,
     )
-
-
-PARTS: dict[str, Part] = {
-    "free": Part(_free_view, _free_copy),
-    "pcp": Part(_pcp_view, _pcp_copy),
-    "cached": Part(_cached_view, _cached_copy),
-    "alloc": Part(_alloc_view, _alloc_copy),
-    "pages": Part(_pages_view, _pages_copy),
-    "zone": Part(_zone_view, lambda v, _prev: v),
-}
-"""``free``: buddy free lists, PageBuddy order and type, free counters. ``pcp``: pcplists and
-their counts (not high/batch: no ruled invariant reads them). ``cached``: the migratetype each
-page cached when it was freed or allocated. ``alloc``: in-flight blocks and allocated blocks (a
-block's order is fixed when it is allocated; a new allocation is a new ``AllocBlock``, so the
-copy keeps the block objects). ``pages``: present pages, pageblock types, online blocks.
-``zone``: isolation passes, nr_isolate_pageblock, managed/present pages, the hotplug lock."""
 
 
 # ---- what changed ----------------------------------------------------------------------------
@@ -166,14 +106,48 @@ def _list_diffs(new_lists: Iterable[list], old_lists: Iterable[list]) -> Iterato
             yield (i, *_multiset_diff(new, old))
 
 
-class Delta:
-    """What changed since the copies were taken: ``old`` holds the previous copy of each
-    changed part. The entries that came and went are computed at
-    once (cheaply: most actions move a page or two); the rest on demand."""
+class Copies:
+    """The checker's private copies of the parts whose changes the proofs read entry by
+    entry: the free lists, the pcplists, the in-flight and allocated blocks. A copy is taken
+    when its part is marked; a previous copy is never mutated (a new one shares what did not
+    change with it)."""
 
-    def __init__(self, s: System, old: dict[str, Any]) -> None:
-        self.s = s
-        self.old = old
+    __slots__ = ("free", "pcp", "inflight", "allocated")
+
+    def __init__(self, s: System) -> None:
+        self.free = [[fl[:] for fl in by_mt] for by_mt in s.zone.free_list]
+        self.pcp = [[lst[:] for lst in p.lists] for p in s.pcp]
+        self.inflight = dict(s.inflight)
+        self.allocated = dict(s.allocated)
+
+    def renewed(self, s: System, dirty: int) -> Copies:
+        """A copy of ``s`` for the parts in ``dirty``, this one's for the others."""
+        new = Copies.__new__(Copies)
+        new.free = self.free
+        new.pcp = self.pcp
+        new.inflight = self.inflight
+        new.allocated = self.allocated
+        if dirty & FREE:
+            new.free = [
+                was if was == by_mt else [fl[:] for fl in by_mt]
+                for by_mt, was in zip(s.zone.free_list, self.free, strict=True)
+            ]
+        if dirty & PCP:
+            new.pcp = [[lst[:] for lst in p.lists] for p in s.pcp]
+        if dirty & ALLOC:
+            new.inflight = dict(s.inflight)
+            new.allocated = dict(s.allocated)
+        return new
+
+
+class Delta:
+    """What changed since the last check: ``dirty``, the parts marked; ``was_isolating``,
+    whether an isolation pass was under way then. The entries that came and went are found by
+    comparing the marked parts with ``old`` (cheaply: most actions move a page or two)."""
+
+    def __init__(self, s: System, dirty: int, old: Copies, was_isolating: bool) -> None:
+        self.dirty = dirty
+        self.was_isolating = was_isolating
         self.free_added: list[tuple[int, int, int]] = []
         """Free-list entries (head, order, mt) that appeared; ``free_removed``: that left."""
         self.free_removed: list[tuple[int, int, int]] = []
@@ -184,34 +158,30 @@ class Delta:
         self.blocks_added: list[tuple[int, int]] = []
         """Allocated or in-flight (pfn, order) blocks that appeared; ``blocks_removed``: left."""
         self.blocks_removed: list[tuple[int, int]] = []
-        if "free" in old:
-            old_lists = old["free"][0]
-            for order, by_mt, old_by_mt in _list_diffs_nested(s.zone.free_list, old_lists):
+        if dirty & FREE:
+            for order, by_mt, old_by_mt in _list_diffs_nested(s.zone.free_list, old.free):
                 for mt, plus, minus in _list_diffs(by_mt, old_by_mt):
                     self.free_added += [(h, order, mt) for h in plus]
                     self.free_removed += [(h, order, mt) for h in minus]
-        if "pcp" in old:
-            for lists, old_lists in zip(s.pcp, old["pcp"][0], strict=True):
-                for idx, plus, minus in _list_diffs(lists.lists, old_lists):
-                    order = lists.order_of(idx)
+        if dirty & PCP:
+            for pcp, old_lists in zip(s.pcp, old.pcp, strict=True):
+                for idx, plus, minus in _list_diffs(pcp.lists, old_lists):
+                    order = pcp.order_of(idx)
                     self.pcp_added += [(h, order) for h in plus]
                     self.pcp_removed += [(h, order) for h in minus]
-        if "alloc" in old:
-            old_inflight, old_blocks = old["alloc"]
+        if dirty & ALLOC:
+            old_blocks = old.allocated
             blocks = set(zip(s.allocated, map(id, s.allocated.values()), strict=True))
             was = set(zip(old_blocks, map(id, old_blocks.values()), strict=True))
-            inflight, was_inflight = set(s.inflight.items()), set(old_inflight.items())
+            inflight, was_inflight = set(s.inflight.items()), set(old.inflight.items())
             self.blocks_added = [(pfn, s.allocated[pfn].order) for pfn, _ in blocks - was]
             self.blocks_added += inflight - was_inflight
             self.blocks_removed = [(pfn, old_blocks[pfn].order) for pfn, _ in was - blocks]
             self.blocks_removed += was_inflight - inflight
 
-    def changed(self, part: str) -> bool:
-        return part in self.old
-
-    def pages_changed(self, index: int) -> bool:
-        """Whether ``pages`` field ``index`` (0 present, 1 pageblock types, 2 online) changed."""
-        return self.changed("pages") and self.old["pages"][index] != _pages_view(self.s)[index]
+    def changed(self, parts: int) -> bool:
+        """Whether any of ``parts`` was marked."""
+        return bool(self.dirty & parts)
 
 
 def _list_diffs_nested(new: list, old: list) -> Iterator[tuple[int, list, list]]:
@@ -234,7 +204,7 @@ def _covered(blocks: Iterable[tuple], limit: int | None, out: list[int]) -> None
 def conserve_holds(s: System, d: Delta) -> bool:
     """Every page was in exactly one place; it still is if the pages that arrived somewhere
     are exactly the pages that left somewhere (and presence did not change)."""
-    if d.pages_changed(0):
+    if d.changed(PRESENT):
         return False
     n = s.nr_pages
     came: list[int] = []
@@ -297,10 +267,10 @@ def _pcp_lists_ok(s: System) -> bool:
 def buddy_holds(s: System, d: Delta) -> bool:
     """The half of BUDDY whose parts changed is tested again (the free lists are a few dozen
     entries: a lean pass over them is cheaper than finding what changed in them)."""
-    if d.pages_changed(0):
+    if d.changed(PRESENT):
         return False
-    return (not d.changed("free") or _free_lists_ok(s)) and (
-        not (d.changed("pcp") or d.changed("cached")) or _pcp_lists_ok(s)
+    return (not d.changed(FREE) or _free_lists_ok(s)) and (
+        not d.changed(PCP | CACHED | PCP_LOCKED) or _pcp_lists_ok(s)
     )
 
 
@@ -322,7 +292,7 @@ def merge_max_holds(s: System, _d: Delta) -> bool:
 def fl_type_holds(s: System, d: Delta) -> bool:
     """With pageblock types unchanged and no isolation pass then or now, only new entries can
     sit on the wrong list."""
-    if s.isolation_passes or (d.changed("zone") and d.old["zone"][0]) or d.pages_changed(1):
+    if s.isolation_passes or d.was_isolating or d.changed(PBMT):
         return False
     pbo = s.geo.pageblock_order
     special = (MT.ISOLATE, MT.CMA)
@@ -356,15 +326,12 @@ def iso_count_holds(s: System, _d: Delta) -> bool:
 
 @attrs.frozen
 class Rule:
-    """How to check an invariant incrementally: the parts it reads, and optionally a proof
-    that a clean verdict still holds after a change."""
+    """How to check an invariant incrementally: the parts it reads (a mask of
+    ``pcpfuzz.dirty`` parts and the scalars above), and optionally a proof that a clean verdict
+    still holds after a change."""
 
-    reads: frozenset[str]
+    reads: int
     holds: Callable[[System, Delta], bool] | None = None
-
-
-def _rule(*reads: str, holds: Callable[[System, Delta], bool] | None = None) -> Rule:
-    return Rule(frozenset(reads), holds)
 
 
 def nothing_stuck(s: System) -> bool:
@@ -379,14 +346,22 @@ invariant to hold; the full check runs only when it fails."""
 
 
 RULES: dict[str, Rule] = {
-    "CONSERVE": _rule("free", "pcp", "alloc", "pages", holds=conserve_holds),
-    "BUDDY": _rule("free", "pcp", "cached", "pages", holds=buddy_holds),
-    "MERGE-MAX": _rule("free", holds=merge_max_holds),
-    "FL-TYPE": _rule("free", "pages", "zone", holds=fl_type_holds),
-    "FREECOUNT": _rule("free", "zone", holds=freecount_holds),
-    "ISO-COUNT": _rule("pages", "zone", holds=iso_count_holds),
-    "NO-ISO-ON-PCP-TYPE": _rule("pcp", "cached"),
-    "MANAGED": _rule("pages", "zone"),
+    "HANG": Rule(BUGS),
+    "LOCK-ORDER": Rule(BUGS),
+    "DRAIN-LOCKED": Rule(BUGS),
+    "PCP-UAF": Rule(BUGS),
+    "TYPE-WARN": Rule(BUGS),
+    "ISO-NO-ALLOC": Rule(ALLOC_LOG | ISO),
+    "NO-ALLOC-OFFLINED": Rule(BUGS | ALLOC_LOG | PCP | PRESENT),
+    "CONSERVE": Rule(FREE | PCP | ALLOC | PRESENT, conserve_holds),
+    "BUDDY": Rule(FREE | PCP | PCP_LOCKED | CACHED | PRESENT, buddy_holds),
+    "MERGE-MAX": Rule(FREE, merge_max_holds),
+    "FL-TYPE": Rule(FREE | PBMT | ZONE, fl_type_holds),
+    "FL-TYPE-STRICT": Rule(FREE | PBMT | ZONE_LOCKED),
+    "FREECOUNT": Rule(FREE | FREECOUNT, freecount_holds),
+    "ISO-COUNT": Rule(PBMT | ONLINE | ZONE | HOTPLUG, iso_count_holds),
+    "NO-ISO-ON-PCP-TYPE": Rule(PCP | CACHED),
+    "MANAGED": Rule(PRESENT | ZONE | HOTPLUG),
 }
 
 
@@ -394,33 +369,67 @@ RULES: dict[str, Rule] = {
 
 
 class _Memo:
-    """One system's invariants (name, full check, rule or None), the copies of its parts, the
-    last verdict of each ruled invariant, and whether all those verdicts are clean."""
+    """One system's invariants (full check, rule or None, quick or None, in ``check`` order),
+    the copies of its parts and scalars at the last check, the last verdict of each ruled
+    invariant, and whether all those verdicts are clean."""
 
-    __slots__ = ("checks", "always", "copies", "verdicts", "clean")
+    __slots__ = (
+        "checks",
+        "always",
+        "reads",
+        "copies",
+        "zone",
+        "hotplug",
+        "zone_locked",
+        "pcp_locked",
+        "logged",
+        "verdicts",
+        "clean",
+        "shadow",
+    )
 
-    def __init__(self, invariants: Iterable[Invariant]) -> None:
-        self.checks = [(inv.name, inv.check, RULES.get(inv.name)) for inv in invariants]
-        self.always = [(full, QUICK.get(name)) for name, full, rule in self.checks if rule is None]
-        self.copies: dict[str, Any] = {}
-        self.verdicts: dict[str, list[Violation]] = {}
+    def __init__(self, s: System, invariants: Iterable[Invariant]) -> None:
+        self.checks = [(inv.check, RULES.get(inv.name), QUICK.get(inv.name)) for inv in invariants]
+        self.always = [(full, quick) for full, rule, quick in self.checks if rule is None]
+        self.reads = 0
+        """Every part some ruled invariant reads."""
+        for _full, rule, _quick in self.checks:
+            self.reads |= 0 if rule is None else rule.reads
+        self.copies = Copies(s)
+        self.zone = _zone_scalars(s)
+        self.hotplug = s.mem_hotplug_lock.owner
+        self.zone_locked = s.zone_lock.owner is not None
+        self.pcp_locked = [p.locked() for p in s.pcp]
+        self.logged = False
+        self.verdicts: list[list[Violation] | None] = [None] * len(self.checks)
         self.clean = False
+        self.shadow = Shadow(s) if verifying() else None
+
+    def read(self, s: System) -> int:
+        """The scalars the checker reads itself that changed since the last check (renewed)."""
+        changed = 0
+        zone = _zone_scalars(s)
+        if zone != self.zone:
+            changed |= ZONE
+            self.zone = zone
+        if s.mem_hotplug_lock.owner != self.hotplug:
+            changed |= HOTPLUG
+            self.hotplug = s.mem_hotplug_lock.owner
+        if (s.zone_lock.owner is not None) != self.zone_locked:
+            changed |= ZONE_LOCKED
+            self.zone_locked = not self.zone_locked
+        if s.profile.pcp_spinlock:
+            locked = [p.locked() for p in s.pcp]
+            if locked != self.pcp_locked:
+                changed |= PCP_LOCKED
+                self.pcp_locked = locked
+        if s.alloc_log or self.logged:
+            changed |= ALLOC_LOG
+            self.logged = bool(s.alloc_log)
+        return changed
 
 
 _MEMOS: weakref.WeakKeyDictionary[System, _Memo] = weakref.WeakKeyDictionary()
-
-
-def _refresh(s: System, memo: _Memo) -> dict[str, Any]:
-    """Renew the copies of the parts that changed; their previous copies, by part."""
-    old = {}
-    copies = memo.copies
-    for name, part in PARTS.items():
-        view = part.view(s)
-        prev = copies.get(name)
-        if prev != view:
-            old[name] = prev
-            copies[name] = part.copy(view, prev)
-    return old
 
 
 def incremental_check(
@@ -430,34 +439,41 @@ def incremental_check(
     would report them."""
     memo = _MEMOS.get(s)
     if memo is None:
-        memo = _MEMOS[s] = _Memo(applicable(s.profile))
-    old = _refresh(s, memo)
-    if not old and memo.clean:
+        memo = _MEMOS[s] = _Memo(s, applicable(s.profile))
+        dirty, was_isolating = ALL | READ, True
+    else:
+        was_isolating = memo.zone[0] > 0
+        dirty = s.dirty | memo.read(s)
+        if memo.shadow is not None:
+            memo.shadow.verify(s, dirty)
+    s.dirty = 0
+    out: list[Violation] = []
+    if not dirty & memo.reads and memo.clean:
         # Nothing a ruled invariant reads changed, and all of them held: only the others run
         # (in order; the ruled ones would add nothing).
-        out: list[Violation] = []
         for full, quick in memo.always:
             if quick is None or not quick(s):
                 out += full(s)
         return out
+    old = memo.copies
+    memo.copies = old.renewed(s, dirty)
     verdicts = memo.verdicts
-    delta = None
-    out = []
+    delta: Delta | None = None
     clean = True
-    for name, full, rule in memo.checks:
+    for i, (full, rule, quick) in enumerate(memo.checks):
         if rule is None:
-            quick = QUICK.get(name)
             verdict = [] if quick is not None and quick(s) else full(s)
         else:
-            verdict = verdicts.get(name)
-            if verdict is None or old and not rule.reads.isdisjoint(old):
+            verdict = verdicts[i]
+            if verdict is None or dirty & rule.reads:
                 if verdict == [] and rule.holds is not None:
-                    delta = delta or Delta(s, old)
+                    if delta is None:
+                        delta = Delta(s, dirty, old, was_isolating)
                     if not rule.holds(s, delta):
                         verdict = full(s)
                 else:
                     verdict = full(s)
-                verdicts[name] = verdict
+                verdicts[i] = verdict
             clean = clean and not verdict
         if verdict:
             out += verdict

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, mt_name
+from pcpfuzz.dirty import ALLOC, CACHED, FREECOUNT, PCP
 from pcpfuzz.mm.buddy import (
     __free_one_page,
     __mod_zone_freepage_state,
@@ -41,6 +42,7 @@ def free_unref_page_prepare(s: System, t: Task, pfn: int) -> None:
     This read opens the race window."""
     mt = get_pfnblock_migratetype(s, pfn)
     s.cached_mt[pfn] = mt
+    s.dirty |= CACHED
     if s.tracing:
         s.klog(t.cpu, f"free_unref_page_prepare(pfn {pfn}): cached mt {mt_name(mt)}")
 
@@ -50,6 +52,7 @@ def free_unref_page_commit(s: System, t: Task, pfn: int) -> TaskGen:
     one step; the read of ``batch`` and the flush another (the 88e8ac11d2ea window)."""
     mt = s.cached_mt[pfn]
     del s.inflight[pfn]
+    s.dirty |= ALLOC
     pbmt = get_pfnblock_migratetype(s, pfn)
     if mt >= MIGRATE_PCPTYPES:
         if mt == MT.ISOLATE:
@@ -64,6 +67,7 @@ def free_unref_page_commit(s: System, t: Task, pfn: int) -> TaskGen:
     pcp = s.pcp[t.cpu]
     pcp.lists[mt].insert(0, pfn)
     pcp.count += 1
+    s.dirty |= PCP
     high = pcp.high
     if s.tracing:
         s.klog(
@@ -107,6 +111,7 @@ def free_pcppages_bulk(s: System, cpu: int, count: int, pcp: PerCpuPages) -> Non
     mtidx = 0
     batch_free = 0
     local: list[int] = []
+    s.dirty |= PCP
     while count > 0:
         searched = 0
         while True:
@@ -156,6 +161,7 @@ def rmqueue_bulk(s: System, count: int, lst: list[int], mt: int) -> int:
         if s.cached_mt[pfn] == MT.CMA:
             s.zone.nr_free_cma_pages -= 1
     s.zone.nr_free_pages -= taken
+    s.dirty |= PCP | FREECOUNT
     return taken
 
 
@@ -174,6 +180,7 @@ def rmqueue_pcplist(s: System, t: Task, mt: int) -> TaskGen:
         if not lst:
             return None
     pcp.count -= 1
+    s.dirty |= PCP
     return lst.pop(0)
 
 
@@ -218,6 +225,7 @@ def __free_pages(s: System, t: Task, pfn: int, order: int) -> TaskGen:
     mt = get_pfnblock_migratetype(s, pfn)
     yield None
     del s.inflight[pfn]
+    s.dirty |= ALLOC
     free_one_page(s, pfn, order, mt)
     if s.tracing:
         s.klog(t.cpu, f"__free_pages_ok(pfn {pfn}, order {order}): to the buddy")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, mt_name
+from pcpfuzz.dirty import ALLOC, CACHED, PCP
 from pcpfuzz.mm.buddy import get_pfnblock_migratetype
 from pcpfuzz.mm.locking import spin_lock, spin_trylock, spin_unlock
 from pcpfuzz.mm.pcp import allocated, pcp_use
@@ -38,6 +39,7 @@ def free_one_page(s: System, t: Task, pfn: int, order: int, to_tail: bool = Fals
     pageblock's type read under the lock)."""
     yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
     s.inflight.pop(pfn, None)
+    s.dirty |= ALLOC
     split_large_buddy(s, pfn, order, to_tail)
     spin_unlock(s, t, s.zone_lock)
     return None
@@ -56,6 +58,7 @@ def free_pcppages_bulk(
         pcp_use(s, t, pcp, "free_pcppages_bulk empties")
     pindex -= 1
     freed: list[int] = []
+    s.dirty |= PCP
     while count > 0:
         if not any(pcp.lists):
             raise Hang(
@@ -128,6 +131,7 @@ def free_unref_page_commit(
     pcp.lists[pindex].insert(0, pfn)
     s.cached_mt[pfn] = mt
     pcp.count += 1 << order
+    s.dirty |= PCP | ALLOC | CACHED
     batch = pcp.batch
     free_high = False
     if 0 < order <= PAGE_ALLOC_COSTLY_ORDER:
@@ -251,6 +255,7 @@ def rmqueue_bulk(s: System, t: Task, order: int, count: int, lst: list[int], mt:
         lst.append(pfn)
         s.cached_mt[pfn] = mt
         taken += 1
+        s.dirty |= PCP | CACHED
     spin_unlock(s, t, s.zone_lock)
     return taken
 
