@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Final
 
 import attrs
@@ -99,13 +99,6 @@ def _multiset_diff(new: list, old: list) -> tuple[list, list]:
     return list((ca - cb).elements()), list((cb - ca).elements())
 
 
-def _list_diffs(new_lists: Iterable[list], old_lists: Iterable[list]) -> Iterator[tuple]:
-    """(index, added, removed) for each pair of lists that differ."""
-    for i, (new, old) in enumerate(zip(new_lists, old_lists, strict=True)):
-        if new != old:
-            yield (i, *_multiset_diff(new, old))
-
-
 class Copies:
     """The checker's private copies of the parts whose changes the proofs read entry by
     entry: the free lists, the pcplists, the in-flight and allocated blocks. A copy is taken
@@ -142,84 +135,129 @@ class Copies:
 
 class Delta:
     """What changed since the last check: ``dirty``, the parts marked; ``was_isolating``,
-    whether an isolation pass was under way then. The entries that came and went are found by
-    comparing the marked parts with ``old`` (cheaply: most actions move a page or two)."""
+    whether an isolation pass was under way then; ``counters``, the free counters then. The
+    entries that came and went are found, when a proof first asks, by comparing the marked
+    parts with ``old`` (cheaply: most actions move a page or two)."""
 
-    def __init__(self, s: System, dirty: int, old: Copies, was_isolating: bool) -> None:
+    __slots__ = ("s", "dirty", "old", "was_isolating", "counters", "_free", "_pcp", "_blocks")
+
+    def __init__(
+        self,
+        s: System,
+        dirty: int,
+        old: Copies,
+        was_isolating: bool,
+        counters: tuple[int, int, int],
+    ) -> None:
+        self.s = s
         self.dirty = dirty
+        self.old = old
         self.was_isolating = was_isolating
-        self.free_added: list[tuple[int, int, int]] = []
-        """Free-list entries (head, order, mt) that appeared; ``free_removed``: that left."""
-        self.free_removed: list[tuple[int, int, int]] = []
-        self.pcp_added: list[tuple[int, int]] = []
-        """(head, order) of entries put on a pcplist (any CPU, any list); ``pcp_removed``:
-        taken off one."""
-        self.pcp_removed: list[tuple[int, int]] = []
-        self.blocks_added: list[tuple[int, int]] = []
-        """Allocated or in-flight (pfn, order) blocks that appeared; ``blocks_removed``: left."""
-        self.blocks_removed: list[tuple[int, int]] = []
-        if dirty & FREE:
-            for order, by_mt, old_by_mt in _list_diffs_nested(s.zone.free_list, old.free):
-                for mt, plus, minus in _list_diffs(by_mt, old_by_mt):
-                    self.free_added += [(h, order, mt) for h in plus]
-                    self.free_removed += [(h, order, mt) for h in minus]
-        if dirty & PCP:
-            for pcp, old_lists in zip(s.pcp, old.pcp, strict=True):
-                for idx, plus, minus in _list_diffs(pcp.lists, old_lists):
-                    order = pcp.order_of(idx)
-                    self.pcp_added += [(h, order) for h in plus]
-                    self.pcp_removed += [(h, order) for h in minus]
-        if dirty & ALLOC:
-            old_blocks = old.allocated
-            blocks = set(zip(s.allocated, map(id, s.allocated.values()), strict=True))
-            was = set(zip(old_blocks, map(id, old_blocks.values()), strict=True))
-            inflight, was_inflight = set(s.inflight.items()), set(old.inflight.items())
-            self.blocks_added = [(pfn, s.allocated[pfn].order) for pfn, _ in blocks - was]
-            self.blocks_added += inflight - was_inflight
-            self.blocks_removed = [(pfn, old_blocks[pfn].order) for pfn, _ in was - blocks]
-            self.blocks_removed += was_inflight - inflight
+        self.counters = counters
+        self._free: Moves | None = None
+        self._pcp: Moves | None = None
+        self._blocks: Moves | None = None
 
     def changed(self, parts: int) -> bool:
         """Whether any of ``parts`` was marked."""
         return bool(self.dirty & parts)
 
+    def free(self) -> Moves:
+        """Free-list entries (head, order, mt) that appeared, and that left."""
+        if self._free is None:
+            self._free = _free_moves(self.s, self.old.free) if self.dirty & FREE else _NONE
+        return self._free
 
-def _list_diffs_nested(new: list, old: list) -> Iterator[tuple[int, list, list]]:
-    """(order, lists, old lists) for each order whose free lists changed."""
-    for order, (by_mt, old_by_mt) in enumerate(zip(new, old, strict=True)):
-        if by_mt != old_by_mt:
-            yield order, by_mt, old_by_mt
+    def pcp(self) -> Moves:
+        """(head, order) of entries put on a pcplist (any CPU, any list), and taken off one."""
+        if self._pcp is None:
+            self._pcp = _pcp_moves(self.s, self.old.pcp) if self.dirty & PCP else _NONE
+        return self._pcp
+
+    def blocks(self) -> Moves:
+        """Allocated or in-flight (pfn, order) blocks that appeared, and that left."""
+        if self._blocks is None:
+            self._blocks = _block_moves(self.s, self.old) if self.dirty & ALLOC else _NONE
+        return self._blocks
+
+
+Moves = tuple[list[tuple[int, ...]], list[tuple[int, ...]]]
+"""(entries that appeared, entries that left)."""
+_NONE: Moves = ([], [])
+
+
+def _free_moves(s: System, old: list[list[list[int]]]) -> Moves:
+    added: list[tuple[int, ...]] = []
+    removed: list[tuple[int, ...]] = []
+    for order, by_mt in enumerate(s.zone.free_list):
+        was = old[order]
+        if by_mt == was:
+            continue
+        for mt, fl in enumerate(by_mt):
+            if fl != was[mt]:
+                plus, minus = _multiset_diff(fl, was[mt])
+                added += [(h, order, mt) for h in plus]
+                removed += [(h, order, mt) for h in minus]
+    return added, removed
+
+
+def _pcp_moves(s: System, old: list[list[list[int]]]) -> Moves:
+    added: list[tuple[int, ...]] = []
+    removed: list[tuple[int, ...]] = []
+    for cpu, pcp in enumerate(s.pcp):
+        was = old[cpu]
+        if pcp.lists == was:
+            continue
+        for idx, lst in enumerate(pcp.lists):
+            if lst != was[idx]:
+                order = pcp.order_of(idx)
+                plus, minus = _multiset_diff(lst, was[idx])
+                added += [(h, order) for h in plus]
+                removed += [(h, order) for h in minus]
+    return added, removed
+
+
+def _block_moves(s: System, old: Copies) -> Moves:
+    new, was = s.allocated, old.allocated
+    added: list[tuple[int, ...]] = [
+        (pfn, blk.order) for pfn, blk in new.items() if was.get(pfn) is not blk
+    ]
+    removed: list[tuple[int, ...]] = [
+        (pfn, blk.order) for pfn, blk in was.items() if new.get(pfn) is not blk
+    ]
+    inflight, was_inflight = s.inflight, old.inflight
+    if inflight != was_inflight:
+        added += [(pfn, o) for pfn, o in inflight.items() if was_inflight.get(pfn) != o]
+        removed += [(pfn, o) for pfn, o in was_inflight.items() if inflight.get(pfn) != o]
+    return added, removed
 
 
 # ---- proofs that a clean invariant is still clean --------------------------------------------
 
 
-def _covered(blocks: Iterable[tuple], limit: int | None, out: list[int]) -> None:
-    """Append the pfns of (head, order, ...) blocks to ``out``, clipped at ``limit``."""
-    for head, order, *_ in blocks:
-        end = head + (1 << order)
-        out += range(head, end if limit is None else min(end, limit))
+def _pages(entries: list[tuple[int, ...]], out: list[int]) -> None:
+    """Append the pfns of (head, order, ...) blocks to ``out``."""
+    for entry in entries:
+        head = entry[0]
+        out += range(head, head + (1 << entry[1]))
 
 
 def conserve_holds(s: System, d: Delta) -> bool:
     """Every page was in exactly one place; it still is if the pages that arrived somewhere
-    are exactly the pages that left somewhere (and presence did not change)."""
+    are exactly the pages that left somewhere (and presence did not change; a page outside
+    the zone is left to the full check)."""
     if d.changed(PRESENT):
         return False
-    n = s.nr_pages
     came: list[int] = []
     went: list[int] = []
-    _covered(d.pcp_added, n, came)
-    _covered(d.pcp_removed, n, went)
-    _covered(d.free_added, n, came)
-    _covered(d.free_removed, n, went)
-    _covered(d.blocks_added, None, came)
-    _covered(d.blocks_removed, None, went)
-    if came and (min(came) < 0 or max(came) >= n) or went and (min(went) < 0 or max(went) >= n):
-        return False
+    for added, removed in (d.pcp(), d.free(), d.blocks()):
+        _pages(added, came)
+        _pages(removed, went)
+    if not came and not went:
+        return True
     came.sort()
     went.sort()
-    return came == went
+    return came == went and (not came or came[0] >= 0 and came[-1] < s.nr_pages)
 
 
 def _free_lists_ok(s: System) -> bool:
@@ -289,32 +327,56 @@ def merge_max_holds(s: System, _d: Delta) -> bool:
     return True
 
 
+def _on_right_list(pbmt: list[int], pbo: int, head: int, order: int, mt: int) -> bool | None:
+    """FL-TYPE for one free block: ISOLATE and CMA blocks on their pageblocks' lists and no
+    other; None for a block past the last pageblock (the full check reports it)."""
+    first = head >> pbo
+    if order <= pbo:
+        if first >= len(pbmt):
+            return None
+        pb = pbmt[first]
+        return (mt == MT.ISOLATE) == (pb == MT.ISOLATE) and (mt == MT.CMA) == (pb == MT.CMA)
+    last = first + (1 << order >> pbo)
+    if last > len(pbmt):
+        return None
+    pbs = set(pbmt[first:last])
+    return (mt == MT.ISOLATE) == (pbs == {MT.ISOLATE}) and (mt == MT.CMA) == (pbs == {MT.CMA})
+
+
 def fl_type_holds(s: System, d: Delta) -> bool:
-    """With pageblock types unchanged and no isolation pass then or now, only new entries can
-    sit on the wrong list."""
-    if s.isolation_passes or d.was_isolating or d.changed(PBMT):
-        return False
-    pbo = s.geo.pageblock_order
-    special = (MT.ISOLATE, MT.CMA)
-    for head, order, mt in d.free_added:
-        first = head >> pbo
-        last = first + max(1, 1 << order >> pbo)
-        if last > len(s.pageblock_mt):
-            return False
-        pbs = set(s.pageblock_mt[first:last])
-        for sp in special:
-            if (mt == sp) != (pbs == {sp}):
-                return False
-    return True
+    """Vacuous inside an isolation pass. With pageblock types unchanged and no isolation pass
+    at the last check, only new entries can sit on the wrong list; otherwise every entry is
+    tested again (a lean pass)."""
+    if s.isolation_passes:
+        return True
+    pbmt, pbo = s.pageblock_mt, s.geo.pageblock_order
+    if d.was_isolating or d.changed(PBMT):
+        return all(
+            _on_right_list(pbmt, pbo, head, order, mt)
+            for order, by_mt in enumerate(s.zone.free_list)
+            for mt, fl in enumerate(by_mt)
+            for head in fl
+        )
+    return all(_on_right_list(pbmt, pbo, *entry) for entry in d.free()[0])
 
 
-def freecount_holds(s: System, _d: Delta) -> bool:
-    """NR_FREE_PAGES and NR_FREE_CMA_PAGES, recomputed from the list lengths."""
+def freecount_holds(s: System, d: Delta) -> bool:
+    """NR_FREE_PAGES and NR_FREE_CMA_PAGES held at the last check; they still do if each
+    counter moved by what the free lists gained (outside ISOLATE lists; on CMA lists)."""
+    added, removed = d.free()
     free = cma = 0
-    for order, by_mt in enumerate(s.zone.free_list):
-        free += (sum(map(len, by_mt)) - len(by_mt[MT.ISOLATE])) << order
-        cma += len(by_mt[MT.CMA]) << order
-    return free + s.known_free_drift == s.zone.nr_free_pages and cma == s.zone.nr_free_cma_pages
+    for sign, entries in ((1, added), (-1, removed)):
+        for _head, order, mt in entries:
+            if mt != MT.ISOLATE:
+                free += sign << order
+            if mt == MT.CMA:
+                cma += sign << order
+    nr_free, nr_cma, drift = d.counters
+    z = s.zone
+    return (
+        free + s.known_free_drift - drift == z.nr_free_pages - nr_free
+        and cma == z.nr_free_cma_pages - nr_cma
+    )
 
 
 def iso_count_holds(s: System, _d: Delta) -> bool:
@@ -369,16 +431,19 @@ RULES: dict[str, Rule] = {
 
 
 class _Memo:
-    """One system's invariants (full check, rule or None, quick or None, in ``check`` order),
-    the copies of its parts and scalars at the last check, the last verdict of each ruled
-    invariant, and whether all those verdicts are clean."""
+    """One system's invariants in ``check`` order (full check, rule or None, quick or None),
+    the ruled ones with their index, the copies of its parts and the scalars at the last
+    check, the last verdict of each ruled invariant, and whether all those verdicts are
+    clean."""
 
     __slots__ = (
         "checks",
+        "ruled",
         "always",
         "reads",
         "copies",
         "zone",
+        "counters",
         "hotplug",
         "zone_locked",
         "pcp_locked",
@@ -390,13 +455,19 @@ class _Memo:
 
     def __init__(self, s: System, invariants: Iterable[Invariant]) -> None:
         self.checks = [(inv.check, RULES.get(inv.name), QUICK.get(inv.name)) for inv in invariants]
+        self.ruled = [
+            (i, rule.reads, full, rule.holds)
+            for i, (full, rule, _quick) in enumerate(self.checks)
+            if rule is not None
+        ]
         self.always = [(full, quick) for full, rule, quick in self.checks if rule is None]
         self.reads = 0
         """Every part some ruled invariant reads."""
-        for _full, rule, _quick in self.checks:
-            self.reads |= 0 if rule is None else rule.reads
+        for _i, reads, _full, _holds in self.ruled:
+            self.reads |= reads
         self.copies = Copies(s)
         self.zone = _zone_scalars(s)
+        self.counters = _free_counters(s)
         self.hotplug = s.mem_hotplug_lock.owner
         self.zone_locked = s.zone_lock.owner is not None
         self.pcp_locked = [p.locked() for p in s.pcp]
@@ -428,8 +499,39 @@ class _Memo:
             self.logged = bool(s.alloc_log)
         return changed
 
+    def update(self, s: System, dirty: int, was_isolating: bool) -> None:
+        """Renew the verdicts of the ruled invariants that read a part in ``dirty``."""
+        old = self.copies
+        self.copies = old.renewed(s, dirty)
+        counters = self.counters
+        if dirty & FREECOUNT:
+            self.counters = _free_counters(s)
+        verdicts = self.verdicts
+        delta: Delta | None = None
+        clean = True
+        for i, reads, full, holds in self.ruled:
+            verdict = verdicts[i]
+            if verdict is None or dirty & reads:
+                if verdict is not None and not verdict and holds is not None:
+                    if delta is None:
+                        delta = Delta(s, dirty, old, was_isolating, counters)
+                    if not holds(s, delta):
+                        verdict = full(s)
+                else:
+                    verdict = full(s)
+                verdicts[i] = verdict
+            if verdict:
+                clean = False
+        self.clean = clean
+
+
+def _free_counters(s: System) -> tuple[int, int, int]:
+    return (s.zone.nr_free_pages, s.zone.nr_free_cma_pages, s.known_free_drift)
+
 
 _MEMOS: weakref.WeakKeyDictionary[System, _Memo] = weakref.WeakKeyDictionary()
+_last: tuple[System, _Memo] | None = None
+"""The last system checked and its memo (most checks follow one system's walk)."""
 
 
 def incremental_check(
@@ -437,9 +539,17 @@ def incremental_check(
 ) -> list[Violation]:
     """The violations of the ``applicable`` invariants of ``s``'s profile, as their full checks
     would report them."""
-    memo = _MEMOS.get(s)
+    global _last
+    last = _last
+    if last is not None and last[0] is s:
+        memo: _Memo | None = last[1]
+    else:
+        memo = _MEMOS.get(s)
+        if memo is not None:
+            _last = (s, memo)
     if memo is None:
         memo = _MEMOS[s] = _Memo(s, applicable(s.profile))
+        _last = (s, memo)
         dirty, was_isolating = ALL | READ, True
     else:
         was_isolating = memo.zone[0] > 0
@@ -447,35 +557,21 @@ def incremental_check(
         if memo.shadow is not None:
             memo.shadow.verify(s, dirty)
     s.dirty = 0
+    if dirty & memo.reads:
+        memo.update(s, dirty, was_isolating)
     out: list[Violation] = []
-    if not dirty & memo.reads and memo.clean:
-        # Nothing a ruled invariant reads changed, and all of them held: only the others run
-        # (in order; the ruled ones would add nothing).
+    if memo.clean:
+        # Every ruled invariant holds: only the others run (in order).
         for full, quick in memo.always:
             if quick is None or not quick(s):
                 out += full(s)
         return out
-    old = memo.copies
-    memo.copies = old.renewed(s, dirty)
     verdicts = memo.verdicts
-    delta: Delta | None = None
-    clean = True
     for i, (full, rule, quick) in enumerate(memo.checks):
-        if rule is None:
-            verdict = [] if quick is not None and quick(s) else full(s)
-        else:
+        if rule is not None:
             verdict = verdicts[i]
-            if verdict is None or dirty & rule.reads:
-                if verdict == [] and rule.holds is not None:
-                    if delta is None:
-                        delta = Delta(s, dirty, old, was_isolating)
-                    if not rule.holds(s, delta):
-                        verdict = full(s)
-                else:
-                    verdict = full(s)
-                verdicts[i] = verdict
-            clean = clean and not verdict
-        if verdict:
+            assert verdict is not None
             out += verdict
-    memo.clean = clean
+        elif quick is None or not quick(s):
+            out += full(s)
     return out
