@@ -53,6 +53,10 @@ if TYPE_CHECKING:
     from pcpfuzz.profiles import Profile
     from pcpfuzz.system import System
 
+_ISOLATE: Final = int(MT.ISOLATE)
+_CMA: Final = int(MT.CMA)
+_MOVABLE: Final = int(MT.MOVABLE)
+
 # ---- what the checker reads itself -----------------------------------------------------------
 
 ZONE: Final = 1 << 16
@@ -139,7 +143,18 @@ class Delta:
     entries that came and went are found, when a proof first asks, by comparing the marked
     parts with ``old`` (cheaply: most actions move a page or two)."""
 
-    __slots__ = ("s", "dirty", "old", "was_isolating", "counters", "_free", "_pcp", "_blocks")
+    __slots__ = (
+        "s",
+        "dirty",
+        "old",
+        "was_isolating",
+        "counters",
+        "_free",
+        "_pcp",
+        "_blocks",
+        "_free_scan",
+        "_pcp_scan",
+    )
 
     def __init__(
         self,
@@ -157,6 +172,8 @@ class Delta:
         self._free: Moves | None = None
         self._pcp: Moves | None = None
         self._blocks: Moves | None = None
+        self._free_scan: tuple[bool, bool] | None = None
+        self._pcp_scan: tuple[bool, bool] | None = None
 
     def changed(self, parts: int) -> bool:
         """Whether any of ``parts`` was marked."""
@@ -173,6 +190,18 @@ class Delta:
         if self._pcp is None:
             self._pcp = _pcp_moves(self.s, self.old.pcp) if self.dirty & PCP else _NONE
         return self._pcp
+
+    def free_scan(self) -> tuple[bool, bool]:
+        """``free_scan`` of the system, run once."""
+        if self._free_scan is None:
+            self._free_scan = free_scan(self.s)
+        return self._free_scan
+
+    def pcp_scan(self) -> tuple[bool, bool]:
+        """``pcp_scan`` of the system, run once."""
+        if self._pcp_scan is None:
+            self._pcp_scan = pcp_scan(self.s)
+        return self._pcp_scan
 
     def blocks(self) -> Moves:
         """Allocated or in-flight (pfn, order) blocks that appeared, and that left."""
@@ -260,71 +289,87 @@ def conserve_holds(s: System, d: Delta) -> bool:
     return came == went and (not came or came[0] >= 0 and came[-1] < s.nr_pages)
 
 
-def _free_lists_ok(s: System) -> bool:
-    """``check_buddy``'s free-list half, without messages: every entry aligned, in the zone,
-    PageBuddy with its order and type, present; nr_free and the PageBuddy count agree."""
+def free_scan(s: System) -> tuple[bool, bool]:
+    """One lean pass over the free lists, without messages: (``check_buddy``'s free-list half
+    holds: every entry aligned, in the zone, PageBuddy with its order and type, present;
+    nr_free and the PageBuddy count agree) and (``check_merge_max`` holds: no free block below
+    the limit has a free buddy of its order)."""
     order_of, mt_of, present, n = s.buddy_order, s.buddy_mt, s.page_present, s.nr_pages
+    limit = min(s.geo.pageblock_order, s.geo.max_order - 1)
+    nr_free = s.zone.nr_free
+    buddy_ok = merge_ok = True
     listed = 0
     for order, by_mt in enumerate(s.zone.free_list):
         size = 1 << order
+        mask = size - 1
+        merges = order < limit
         count = 0
         for mt, fl in enumerate(by_mt):
             count += len(fl)
             for head in fl:
                 end = head + size
-                if (
-                    head & (size - 1)
+                if buddy_ok and (
+                    head & mask
                     or end > n
                     or order_of[head] != order
                     or mt_of[head] != mt
                     or not all(present[head:end])
                 ):
-                    return False
-        if count != s.zone.nr_free[order]:
-            return False
+                    buddy_ok = False
+                if merges and merge_ok:
+                    buddy = head ^ size
+                    if head < buddy < n and order_of[buddy] == order:
+                        merge_ok = False
+        if count != nr_free[order]:
+            buddy_ok = False
         listed += count
-    return min(order_of) >= -1 and len(order_of) - order_of.count(-1) == listed
+    if buddy_ok:
+        buddy_ok = min(order_of) >= -1 and len(order_of) - order_of.count(-1) == listed
+    return buddy_ok, merge_ok
 
 
-def _pcp_lists_ok(s: System) -> bool:
-    """``check_buddy``'s pcplist half, without messages: counts, and each page on the list of
-    its cached migratetype."""
+def pcp_scan(s: System) -> tuple[bool, bool]:
+    """One lean pass over the pcplists, without messages: (``check_buddy``'s pcplist half
+    holds: counts, and each page on the list of its cached migratetype) and (no pcp page has
+    cached migratetype ISOLATE)."""
+    cached = s.cached_mt
+    lists_ok = no_isolate = True
     for pcp in s.pcp:
-        orders = [pcp.order_of(idx) for idx in range(len(pcp.lists))]
-        n = sum(len(lst) << o for lst, o in zip(pcp.lists, orders, strict=True))
-        if n != pcp.count and not pcp.locked():
-            return False
-        for idx, lst in enumerate(pcp.lists):
+        lists = pcp.lists
+        orders = [pcp.order_of(idx) for idx in range(len(lists))]
+        if not pcp.locked() and pcp.count != sum(
+            len(lst) << o for lst, o in zip(lists, orders, strict=True)
+        ):
+            lists_ok = False
+        for idx, lst in enumerate(lists):
+            order = orders[idx]
             for pfn in lst:
-                mt = s.cached_mt[pfn]
-                if pcp.pindex(mt if mt < MIGRATE_PCPTYPES else MT.MOVABLE, orders[idx]) != idx:
-                    return False
-    return True
+                mt = cached[pfn]
+                if mt == _ISOLATE:
+                    no_isolate = False
+                if lists_ok and pcp.pindex(mt if mt < MIGRATE_PCPTYPES else _MOVABLE, order) != idx:
+                    lists_ok = False
+    return lists_ok, no_isolate
 
 
 def buddy_holds(s: System, d: Delta) -> bool:
-    """The half of BUDDY whose parts changed is tested again (the free lists are a few dozen
+    """The half of BUDDY whose parts changed is tested again (the lists are a few dozen
     entries: a lean pass over them is cheaper than finding what changed in them)."""
     if d.changed(PRESENT):
         return False
-    return (not d.changed(FREE) or _free_lists_ok(s)) and (
-        not d.changed(PCP | CACHED | PCP_LOCKED) or _pcp_lists_ok(s)
+    return (not d.changed(FREE) or d.free_scan()[0]) and (
+        not d.changed(PCP | CACHED | PCP_LOCKED) or d.pcp_scan()[0]
     )
 
 
-def merge_max_holds(s: System, _d: Delta) -> bool:
-    """``check_merge_max`` without messages: no free block below the limit has a free buddy
-    of its order."""
-    limit = min(s.geo.pageblock_order, s.geo.max_order - 1)
-    order_of, n = s.buddy_order, s.nr_pages
-    for order in range(limit):
-        bit = 1 << order
-        for fl in s.zone.free_list[order]:
-            for head in fl:
-                buddy = head ^ bit
-                if head < buddy < n and order_of[buddy] == order:
-                    return False
-    return True
+def merge_max_holds(_s: System, d: Delta) -> bool:
+    """``check_merge_max`` by the lean pass."""
+    return d.free_scan()[1]
+
+
+def no_iso_on_pcp_type_holds(_s: System, d: Delta) -> bool:
+    """``check_no_iso_on_pcp_type`` by the lean pass."""
+    return d.pcp_scan()[1]
 
 
 def _on_right_list(pbmt: list[int], pbo: int, head: int, order: int, mt: int) -> bool | None:
@@ -335,12 +380,12 @@ def _on_right_list(pbmt: list[int], pbo: int, head: int, order: int, mt: int) ->
         if first >= len(pbmt):
             return None
         pb = pbmt[first]
-        return (mt == MT.ISOLATE) == (pb == MT.ISOLATE) and (mt == MT.CMA) == (pb == MT.CMA)
+        return (mt == _ISOLATE) == (pb == _ISOLATE) and (mt == _CMA) == (pb == _CMA)
     last = first + (1 << order >> pbo)
     if last > len(pbmt):
         return None
     pbs = set(pbmt[first:last])
-    return (mt == MT.ISOLATE) == (pbs == {MT.ISOLATE}) and (mt == MT.CMA) == (pbs == {MT.CMA})
+    return (mt == _ISOLATE) == (pbs == {_ISOLATE}) and (mt == _CMA) == (pbs == {_CMA})
 
 
 def fl_type_holds(s: System, d: Delta) -> bool:
@@ -367,9 +412,9 @@ def freecount_holds(s: System, d: Delta) -> bool:
     free = cma = 0
     for sign, entries in ((1, added), (-1, removed)):
         for _head, order, mt in entries:
-            if mt != MT.ISOLATE:
+            if mt != _ISOLATE:
                 free += sign << order
-            if mt == MT.CMA:
+            if mt == _CMA:
                 cma += sign << order
     nr_free, nr_cma, drift = d.counters
     z = s.zone
@@ -381,9 +426,13 @@ def freecount_holds(s: System, d: Delta) -> bool:
 
 def iso_count_holds(s: System, _d: Delta) -> bool:
     """No pageblock is ISOLATE and the counter is zero (or hotplug is under way)."""
-    return MT.ISOLATE not in s.pageblock_mt and (
+    return _ISOLATE not in s.pageblock_mt and (
         s.mem_hotplug_lock.owner is not None or s.zone.nr_isolate_pageblock == s.known_isolate_drift
     )
+
+
+Check = Callable[["System"], list[Violation]]
+Proof = Callable[["System", Delta], bool]
 
 
 @attrs.frozen
@@ -393,7 +442,7 @@ class Rule:
     still holds after a change."""
 
     reads: int
-    holds: Callable[[System, Delta], bool] | None = None
+    holds: Proof | None = None
 
 
 def nothing_stuck(s: System) -> bool:
@@ -422,7 +471,7 @@ RULES: dict[str, Rule] = {
     "FL-TYPE-STRICT": Rule(FREE | PBMT | ZONE_LOCKED),
     "FREECOUNT": Rule(FREE | FREECOUNT, freecount_holds),
     "ISO-COUNT": Rule(PBMT | ONLINE | ZONE | HOTPLUG, iso_count_holds),
-    "NO-ISO-ON-PCP-TYPE": Rule(PCP | CACHED),
+    "NO-ISO-ON-PCP-TYPE": Rule(PCP | CACHED, no_iso_on_pcp_type_holds),
     "MANAGED": Rule(PRESENT | ZONE | HOTPLUG),
 }
 
@@ -433,8 +482,7 @@ RULES: dict[str, Rule] = {
 class _Memo:
     """One system's invariants in ``check`` order (full check, rule or None, quick or None),
     the ruled ones with their index, the copies of its parts and the scalars at the last
-    check, the last verdict of each ruled invariant, and whether all those verdicts are
-    clean."""
+    check, the last verdict of each ruled invariant, and those that are violations."""
 
     __slots__ = (
         "checks",
@@ -448,8 +496,9 @@ class _Memo:
         "zone_locked",
         "pcp_locked",
         "logged",
+        "plans",
         "verdicts",
-        "clean",
+        "unclean",
         "shadow",
     )
 
@@ -472,8 +521,11 @@ class _Memo:
         self.zone_locked = s.zone_lock.owner is not None
         self.pcp_locked = [p.locked() for p in s.pcp]
         self.logged = False
+        self.plans: dict[int, list[tuple[int, int, Check, Proof | None]]] = {}
+        """The ruled invariants that read a part, by the mask of parts that changed."""
         self.verdicts: list[list[Violation] | None] = [None] * len(self.checks)
-        self.clean = False
+        self.unclean: set[int] = set()
+        """The ruled invariants whose verdict is a violation."""
         self.shadow = Shadow(s) if verifying() else None
 
     def read(self, s: System) -> int:
@@ -506,23 +558,26 @@ class _Memo:
         counters = self.counters
         if dirty & FREECOUNT:
             self.counters = _free_counters(s)
+        plan = self.plans.get(dirty & self.reads)
+        if plan is None:
+            plan = self.plans[dirty & self.reads] = [r for r in self.ruled if dirty & r[1]]
         verdicts = self.verdicts
+        unclean = self.unclean
         delta: Delta | None = None
-        clean = True
-        for i, reads, full, holds in self.ruled:
+        for i, _reads, full, holds in plan:
             verdict = verdicts[i]
-            if verdict is None or dirty & reads:
-                if verdict is not None and not verdict and holds is not None:
-                    if delta is None:
-                        delta = Delta(s, dirty, old, was_isolating, counters)
-                    if not holds(s, delta):
-                        verdict = full(s)
-                else:
+            if verdict is not None and not verdict and holds is not None:
+                if delta is None:
+                    delta = Delta(s, dirty, old, was_isolating, counters)
+                if not holds(s, delta):
                     verdict = full(s)
-                verdicts[i] = verdict
+            else:
+                verdict = full(s)
+            verdicts[i] = verdict
             if verdict:
-                clean = False
-        self.clean = clean
+                unclean.add(i)
+            else:
+                unclean.discard(i)
 
 
 def _free_counters(s: System) -> tuple[int, int, int]:
@@ -560,7 +615,7 @@ def incremental_check(
     if dirty & memo.reads:
         memo.update(s, dirty, was_isolating)
     out: list[Violation] = []
-    if memo.clean:
+    if not memo.unclean:
         # Every ruled invariant holds: only the others run (in order).
         for full, quick in memo.always:
             if quick is None or not quick(s):
