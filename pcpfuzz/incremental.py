@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from pcpfuzz.constants import MIGRATE_PCPTYPES, MT
+from pcpfuzz.constants import MIGRATE_PCPTYPES, MIGRATE_TYPES, MT
 from pcpfuzz.dirty import (
     ALL,
     ALLOC,
@@ -70,7 +70,9 @@ PCP_LOCKED: Final = 1 << 19
 """Which pagesets' ``pcp->lock`` is held across steps (v6.x)."""
 ALLOC_LOG: Final = 1 << 20
 """The allocations logged by the last action (``System.alloc_log``)."""
-READ: Final = ZONE | HOTPLUG | ZONE_LOCKED | PCP_LOCKED | ALLOC_LOG
+PCP_OFF: Final = 1 << 21
+"""Whether pcplists are disabled (``System.pcp_disabled``)."""
+READ: Final = ZONE | HOTPLUG | ZONE_LOCKED | PCP_LOCKED | ALLOC_LOG | PCP_OFF
 
 
 def _zone_scalars(s: System) -> tuple[int, int, int, int, int]:
@@ -149,6 +151,7 @@ class Delta:
         "old",
         "was_isolating",
         "counters",
+        "layout",
         "_free",
         "_pcp",
         "_blocks",
@@ -163,8 +166,10 @@ class Delta:
         old: Copies,
         was_isolating: bool,
         counters: tuple[int, int, int],
+        layout: PcpLayout,
     ) -> None:
         self.s = s
+        self.layout = layout
         self.dirty = dirty
         self.old = old
         self.was_isolating = was_isolating
@@ -200,7 +205,7 @@ class Delta:
     def pcp_scan(self) -> tuple[bool, bool]:
         """``pcp_scan`` of the system, run once."""
         if self._pcp_scan is None:
-            self._pcp_scan = pcp_scan(self.s)
+            self._pcp_scan = pcp_scan(self.s, self.layout)
         return self._pcp_scan
 
     def blocks(self) -> Moves:
@@ -328,26 +333,52 @@ def free_scan(s: System) -> tuple[bool, bool]:
     return buddy_ok, merge_ok
 
 
-def pcp_scan(s: System) -> tuple[bool, bool]:
+@attrs.frozen
+class PcpLayout:
+    """The pcplists of a system's pagesets: each list's order, and the cached migratetypes a
+    page on it may have (``pindex`` of the type, ISOLATE and CMA counted as MOVABLE)."""
+
+    orders: tuple[int, ...]
+    allowed: tuple[frozenset[int], ...]
+    order0: bool
+    """Every list holds order-0 pages (5.x)."""
+
+
+def pcp_layout(s: System) -> PcpLayout:
+    """The layout of ``s``'s pagesets (every CPU's has the same)."""
+    pcp = s.pcp[0]
+    orders = tuple(pcp.order_of(idx) for idx in range(len(pcp.lists)))
+    allowed = tuple(
+        frozenset(
+            mt
+            for mt in range(MIGRATE_TYPES)
+            if pcp.pindex(mt if mt < MIGRATE_PCPTYPES else _MOVABLE, order) == idx
+        )
+        for idx, order in enumerate(orders)
+    )
+    return PcpLayout(orders, allowed, not any(orders))
+
+
+def pcp_scan(s: System, layout: PcpLayout) -> tuple[bool, bool]:
     """One lean pass over the pcplists, without messages: (``check_buddy``'s pcplist half
     holds: counts, and each page on the list of its cached migratetype) and (no pcp page has
     cached migratetype ISOLATE)."""
-    cached = s.cached_mt
+    get = s.cached_mt.__getitem__
     lists_ok = no_isolate = True
     for pcp in s.pcp:
         lists = pcp.lists
-        orders = [pcp.order_of(idx) for idx in range(len(lists))]
-        if not pcp.locked() and pcp.count != sum(
-            len(lst) << o for lst, o in zip(lists, orders, strict=True)
-        ):
+        if layout.order0:
+            held = sum(map(len, lists))
+        else:
+            held = sum([len(lst) << o for lst, o in zip(lists, layout.orders, strict=True)])
+        if held != pcp.count and not pcp.locked():
             lists_ok = False
-        for idx, lst in enumerate(lists):
-            order = orders[idx]
-            for pfn in lst:
-                mt = cached[pfn]
-                if mt == _ISOLATE:
+        for lst, allowed in zip(lists, layout.allowed, strict=True):
+            if lst:
+                types = set(map(get, lst))
+                if _ISOLATE in types:
                     no_isolate = False
-                if lists_ok and pcp.pindex(mt if mt < MIGRATE_PCPTYPES else _MOVABLE, order) != idx:
+                if not types <= allowed:
                     lists_ok = False
     return lists_ok, no_isolate
 
@@ -433,22 +464,50 @@ def iso_count_holds(s: System, _d: Delta) -> bool:
 
 Check = Callable[["System"], list[Violation]]
 Proof = Callable[["System", Delta], bool]
+Ruled = tuple[int, int, Check, "Proof | None", "Callable[[System], bool] | None"]
+"""A ruled invariant: its index in ``check`` order, what it reads, its full check, its proof
+and its steady condition."""
 
 
 @attrs.frozen
 class Rule:
     """How to check an invariant incrementally: the parts it reads (a mask of
-    ``pcpfuzz.dirty`` parts and the scalars above), and optionally a proof that a clean verdict
-    still holds after a change."""
+    ``pcpfuzz.dirty`` parts and the scalars above), optionally a proof that a clean verdict
+    still holds after a change, and optionally the condition (``steady``, tested on the state
+    its verdict was computed on) under which the verdict depends on those parts alone; while
+    it fails, the invariant runs at every check."""
 
     reads: int
     holds: Proof | None = None
+    steady: Callable[[System], bool] | None = None
 
 
 def nothing_stuck(s: System) -> bool:
-    """No task, or a task that waits for nothing: something can run (DEADLOCK holds)."""
-    tasks = [c.task for c in s.cpus if c.task is not None]
-    return not tasks or any(t.wait is None and not t.hung for t in tasks)
+    """No task, or a task or drain work that can run: DEADLOCK holds (``System.stuck`` is
+    false)."""
+    idle = True
+    for c in s.cpus:
+        t = c.task
+        if t is not None:
+            if not t.hung and (t.wait is None or t.wait.ready(s)):
+                return True
+            idle = False
+    return idle or bool(s.runnable_work())
+
+
+def _no_isolation_user(s: System) -> bool:
+    """ISO-PCP reads the CPUs' IRQ state only for an isolation user's range."""
+    return not s.iso_users
+
+
+def _pcp_enabled(s: System) -> bool:
+    """PCP-OFF reads the CPUs and their IRQ state only while pcplists are disabled."""
+    return not s.pcp_disabled
+
+
+def _no_isolate_pageblock(s: System) -> bool:
+    """ISO-REST reads the tasks only when some pageblock is ISOLATE."""
+    return _ISOLATE not in s.pageblock_mt
 
 
 QUICK: dict[str, Callable[[System], bool]] = {"DEADLOCK": nothing_stuck}
@@ -463,6 +522,9 @@ RULES: dict[str, Rule] = {
     "PCP-UAF": Rule(BUGS),
     "TYPE-WARN": Rule(BUGS),
     "ISO-NO-ALLOC": Rule(ALLOC_LOG | ISO),
+    "ISO-PCP": Rule(ISO | PCP, steady=_no_isolation_user),
+    "PCP-OFF": Rule(PCP | PCP_OFF, steady=_pcp_enabled),
+    "ISO-REST": Rule(PBMT | ONLINE | ISO, steady=_no_isolate_pageblock),
     "NO-ALLOC-OFFLINED": Rule(BUGS | ALLOC_LOG | PCP | PRESENT),
     "CONSERVE": Rule(FREE | PCP | ALLOC | PRESENT, conserve_holds),
     "BUDDY": Rule(FREE | PCP | PCP_LOCKED | CACHED | PRESENT, buddy_holds),
@@ -492,40 +554,47 @@ class _Memo:
         "copies",
         "zone",
         "counters",
+        "layout",
         "hotplug",
         "zone_locked",
         "pcp_locked",
+        "pcp_off",
         "logged",
         "plans",
         "verdicts",
         "unclean",
+        "volatile",
         "shadow",
     )
 
     def __init__(self, s: System, invariants: Iterable[Invariant]) -> None:
         self.checks = [(inv.check, RULES.get(inv.name), QUICK.get(inv.name)) for inv in invariants]
         self.ruled = [
-            (i, rule.reads, full, rule.holds)
+            (i, rule.reads, full, rule.holds, rule.steady)
             for i, (full, rule, _quick) in enumerate(self.checks)
             if rule is not None
         ]
         self.always = [(full, quick) for full, rule, quick in self.checks if rule is None]
         self.reads = 0
         """Every part some ruled invariant reads."""
-        for _i, reads, _full, _holds in self.ruled:
+        for _i, reads, _full, _holds, _steady in self.ruled:
             self.reads |= reads
         self.copies = Copies(s)
         self.zone = _zone_scalars(s)
         self.counters = _free_counters(s)
+        self.layout = pcp_layout(s)
         self.hotplug = s.mem_hotplug_lock.owner
         self.zone_locked = s.zone_lock.owner is not None
         self.pcp_locked = [p.locked() for p in s.pcp]
+        self.pcp_off = s.pcp_disabled
         self.logged = False
-        self.plans: dict[int, list[tuple[int, int, Check, Proof | None]]] = {}
+        self.plans: dict[int, list[Ruled]] = {}
         """The ruled invariants that read a part, by the mask of parts that changed."""
         self.verdicts: list[list[Violation] | None] = [None] * len(self.checks)
         self.unclean: set[int] = set()
         """The ruled invariants whose verdict is a violation."""
+        self.volatile: dict[int, Ruled] = {}
+        """The ruled invariants whose ``steady`` condition failed at their last check."""
         self.shadow = Shadow(s) if verifying() else None
 
     def read(self, s: System) -> int:
@@ -546,6 +615,9 @@ class _Memo:
             if locked != self.pcp_locked:
                 changed |= PCP_LOCKED
                 self.pcp_locked = locked
+        if s.pcp_disabled != self.pcp_off:
+            changed |= PCP_OFF
+            self.pcp_off = s.pcp_disabled
         if s.alloc_log or self.logged:
             changed |= ALLOC_LOG
             self.logged = bool(s.alloc_log)
@@ -561,14 +633,18 @@ class _Memo:
         plan = self.plans.get(dirty & self.reads)
         if plan is None:
             plan = self.plans[dirty & self.reads] = [r for r in self.ruled if dirty & r[1]]
+        volatile = self.volatile
+        if volatile:
+            plan = plan + [r for r in volatile.values() if not dirty & r[1]]
         verdicts = self.verdicts
         unclean = self.unclean
         delta: Delta | None = None
-        for i, _reads, full, holds in plan:
+        for entry in plan:
+            i, _reads, full, holds, steady = entry
             verdict = verdicts[i]
-            if verdict is not None and not verdict and holds is not None:
+            if verdict is not None and not verdict and holds is not None and i not in volatile:
                 if delta is None:
-                    delta = Delta(s, dirty, old, was_isolating, counters)
+                    delta = Delta(s, dirty, old, was_isolating, counters, self.layout)
                 if not holds(s, delta):
                     verdict = full(s)
             else:
@@ -578,6 +654,11 @@ class _Memo:
                 unclean.add(i)
             else:
                 unclean.discard(i)
+            if steady is not None:
+                if steady(s):
+                    volatile.pop(i, None)
+                else:
+                    volatile[i] = entry
 
 
 def _free_counters(s: System) -> tuple[int, int, int]:
@@ -612,7 +693,7 @@ def incremental_check(
         if memo.shadow is not None:
             memo.shadow.verify(s, dirty)
     s.dirty = 0
-    if dirty & memo.reads:
+    if dirty & memo.reads or memo.volatile:
         memo.update(s, dirty, was_isolating)
     out: list[Violation] = []
     if not memo.unclean:
