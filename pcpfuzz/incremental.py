@@ -505,9 +505,11 @@ def _pcp_enabled(s: System) -> bool:
     return not s.pcp_disabled
 
 
-def _no_isolate_pageblock(s: System) -> bool:
-    """ISO-REST reads the tasks only when some pageblock is ISOLATE."""
-    return _ISOLATE not in s.pageblock_mt
+def _none_left_isolated(s: System) -> bool:
+    """ISO-REST reads the tasks only when an online pageblock is left ISOLATE unheld."""
+    from pcpfuzz.invariants import unheld_isolated
+
+    return not unheld_isolated(s)
 
 
 QUICK: dict[str, Callable[[System], bool]] = {"DEADLOCK": nothing_stuck}
@@ -524,7 +526,7 @@ RULES: dict[str, Rule] = {
     "ISO-NO-ALLOC": Rule(ALLOC_LOG | ISO),
     "ISO-PCP": Rule(ISO | PCP, steady=_no_isolation_user),
     "PCP-OFF": Rule(PCP | PCP_OFF, steady=_pcp_enabled),
-    "ISO-REST": Rule(PBMT | ONLINE | ISO, steady=_no_isolate_pageblock),
+    "ISO-REST": Rule(PBMT | ONLINE | ISO, steady=_none_left_isolated),
     "NO-ALLOC-OFFLINED": Rule(BUGS | ALLOC_LOG | PCP | PRESENT),
     "CONSERVE": Rule(FREE | PCP | ALLOC | PRESENT, conserve_holds),
     "BUDDY": Rule(FREE | PCP | PCP_LOCKED | CACHED | PRESENT, buddy_holds),
@@ -626,13 +628,15 @@ class _Memo:
     def update(self, s: System, dirty: int, was_isolating: bool) -> None:
         """Renew the verdicts of the ruled invariants that read a part in ``dirty``."""
         old = self.copies
-        self.copies = old.renewed(s, dirty)
         counters = self.counters
-        if dirty & FREECOUNT:
-            self.counters = _free_counters(s)
-        plan = self.plans.get(dirty & self.reads)
+        mask = dirty & self.reads
+        if mask:
+            self.copies = old.renewed(s, dirty)
+            if dirty & FREECOUNT:
+                self.counters = _free_counters(s)
+        plan = self.plans.get(mask)
         if plan is None:
-            plan = self.plans[dirty & self.reads] = [r for r in self.ruled if dirty & r[1]]
+            plan = self.plans[mask] = [r for r in self.ruled if dirty & r[1]]
         volatile = self.volatile
         if volatile:
             plan = plan + [r for r in volatile.values() if not dirty & r[1]]

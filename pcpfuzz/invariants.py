@@ -344,21 +344,28 @@ def check_managed(s: System) -> list[Violation]:
     return []
 
 
-def check_iso_rest(s: System) -> list[Violation]:
-    """ISO-REST: with no task in flight, every online pageblock that no isolation user holds
-    is back from ISOLATE: every path that isolates (offline's success, failure and signal
-    paths, ``alloc_contig_range``, onlining from v5.10) unisolates what it does not offline."""
-    if MT.ISOLATE not in s.pageblock_mt or s.tasks():
+def unheld_isolated(s: System) -> list[int]:
+    """The online pageblocks that are ISOLATE and that no isolation user holds."""
+    if MT.ISOLATE not in s.pageblock_mt:
         return []
     bp = s.geo.block_pages
     pbn = s.geo.pageblock_nr_pages
-    left = [
+    return [
         pb
         for pb, mt in enumerate(s.pageblock_mt)
         if mt == MT.ISOLATE
         and s.block_online[pb * pbn // bp]
         and not any(u.start <= pb * pbn < u.end for u in s.iso_users)
     ]
+
+
+def check_iso_rest(s: System) -> list[Violation]:
+    """ISO-REST: with no task in flight, every online pageblock that no isolation user holds
+    is back from ISOLATE: every path that isolates (offline's success, failure and signal
+    paths, ``alloc_contig_range``, onlining from v5.10) unisolates what it does not offline."""
+    if s.tasks():
+        return []
+    left = unheld_isolated(s)
     if not left:
         return []
     return [
