@@ -1,20 +1,22 @@
 """Checking the invariants after every action at the cost of what changed.
 
-The model marks the parts of the state it writes (``pcpfuzz.dirty``: free lists, free
-counters, pcplists, cached migratetypes, allocations, present pages, pageblock types, online
-blocks, reported bugs, isolation users). A few scalars the model writes in many places (zone
-counters, the owners of the locks some invariants read, whether an allocation was logged) the
-checker reads itself and compares with their values at the last check. For each invariant
-that has a ``Rule`` here:
+The model marks the parts of the state it writes and journals the blocks it moves
+(``pcpfuzz.dirty``: free lists, free counters, pcplists, cached migratetypes, allocations,
+present pages, pageblock types, online blocks, reported bugs, isolation users). A few scalars
+the model writes in many places (zone counters, the owners of the locks some invariants read,
+whether pcplists are disabled, whether an allocation was logged) the checker reads itself and
+compares with their values at the last check. For each invariant that has a ``Rule`` here:
 
-- if none of the parts it ``reads`` changed, its last verdict stands;
+- if none of the parts it ``reads`` changed (and its ``steady`` condition held when it was
+  last checked), its last verdict stands;
 - if its last verdict was clean and ``holds`` proves that it is still clean, it is clean: from
-  what changed in the parts (CONSERVE: the pages that arrived somewhere are the pages that left
-  somewhere, found by comparing the changed parts with a copy taken when they last changed),
-  or by a lean pass without messages where that is cheaper than finding what changed;
+  the journals (CONSERVE: the pages that arrived somewhere are the pages that left somewhere;
+  FREECOUNT: the counters moved as the lists did; FL-TYPE: the new free entries are on the
+  right lists), or by a lean pass without messages;
 - otherwise it runs in full (``pcpfuzz.invariants``), which also writes the messages.
 
-Invariants without a rule (cheap ones that read tasks and IRQ state) run every time. A rule
+Invariants without a rule (DEADLOCK, behind a cheap sufficient test; PCP-HB; PCP-BOUNDED) run
+every time. A rule
 must name every part its invariant reads: when an invariant in ``pcpfuzz.invariants`` changes,
 its rule here changes with it (``tests/test_incremental_checks.py`` compares the two after
 every action of many random walks on every profile, with and without injected corruption, with
@@ -24,7 +26,6 @@ every action of many random walks on every profile, with and without injected co
 from __future__ import annotations
 
 import weakref
-from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Final
 
@@ -40,6 +41,7 @@ from pcpfuzz.dirty import (
     FREECOUNT,
     ISO,
     ONLINE,
+    OPAQUE,
     PBMT,
     PCP,
     PRESENT,
@@ -89,112 +91,33 @@ def _zone_scalars(s: System) -> tuple[int, int, int, int, int]:
 # ---- what changed ----------------------------------------------------------------------------
 
 
-def _multiset_diff(new: list, old: list) -> tuple[list, list]:
-    """(added, removed): what list ``new`` holds more of than list ``old``, and less of. The
-    common cases (one entry pushed or popped at either end, lists without repeats) avoid
-    building counters."""
-    n, o = len(new), len(old)
-    if n == o + 1 and (new[1:] == old or new[:-1] == old):
-        return [new[0] if new[1:] == old else new[-1]], []
-    if o == n + 1 and (old[1:] == new or old[:-1] == new):
-        return [], [old[0] if old[1:] == new else old[-1]]
-    a, b = set(new), set(old)
-    if len(a) == n and len(b) == o:
-        return list(a - b), list(b - a)
-    ca, cb = Counter(new), Counter(old)
-    return list((ca - cb).elements()), list((cb - ca).elements())
-
-
-class Copies:
-    """The checker's private copies of the parts whose changes the proofs read entry by
-    entry: the free lists, the pcplists, the in-flight and allocated blocks. A copy is taken
-    when its part is marked; a previous copy is never mutated (a new one shares what did not
-    change with it)."""
-
-    __slots__ = ("free", "pcp", "inflight", "allocated")
-
-    def __init__(self, s: System) -> None:
-        self.free = [[fl[:] for fl in by_mt] for by_mt in s.zone.free_list]
-        self.pcp = [[lst[:] for lst in p.lists] for p in s.pcp]
-        self.inflight = dict(s.inflight)
-        self.allocated = dict(s.allocated)
-
-    def renewed(self, s: System, dirty: int) -> Copies:
-        """A copy of ``s`` for the parts in ``dirty``, this one's for the others."""
-        new = Copies.__new__(Copies)
-        new.free = self.free
-        new.pcp = self.pcp
-        new.inflight = self.inflight
-        new.allocated = self.allocated
-        if dirty & FREE:
-            new.free = [
-                was if was == by_mt else [fl[:] for fl in by_mt]
-                for by_mt, was in zip(s.zone.free_list, self.free, strict=True)
-            ]
-        if dirty & PCP:
-            new.pcp = [[lst[:] for lst in p.lists] for p in s.pcp]
-        if dirty & ALLOC:
-            new.inflight = dict(s.inflight)
-            new.allocated = dict(s.allocated)
-        return new
-
-
 class Delta:
     """What changed since the last check: ``dirty``, the parts marked; ``was_isolating``,
-    whether an isolation pass was under way then; ``counters``, the free counters then. The
-    entries that came and went are found, when a proof first asks, by comparing the marked
-    parts with ``old`` (cheaply: most actions move a page or two)."""
+    whether an isolation pass was under way then; ``counters``, the free counters then; the
+    system's journals of the blocks that moved (``pcpfuzz.dirty``), complete unless ``OPAQUE``
+    is marked; and the lean passes over the lists, run once when a proof first asks."""
 
-    __slots__ = (
-        "s",
-        "dirty",
-        "old",
-        "was_isolating",
-        "counters",
-        "layout",
-        "_free",
-        "_pcp",
-        "_blocks",
-        "_free_scan",
-        "_pcp_scan",
-    )
+    __slots__ = ("s", "dirty", "was_isolating", "counters", "layout", "_free_scan", "_pcp_scan")
 
     def __init__(
         self,
         s: System,
         dirty: int,
-        old: Copies,
         was_isolating: bool,
         counters: tuple[int, int, int],
         layout: PcpLayout,
     ) -> None:
         self.s = s
-        self.layout = layout
         self.dirty = dirty
-        self.old = old
         self.was_isolating = was_isolating
         self.counters = counters
-        self._free: Moves | None = None
-        self._pcp: Moves | None = None
-        self._blocks: Moves | None = None
+        self.layout = layout
         self._free_scan: tuple[bool, bool] | None = None
         self._pcp_scan: tuple[bool, bool] | None = None
 
     def changed(self, parts: int) -> bool:
         """Whether any of ``parts`` was marked."""
         return bool(self.dirty & parts)
-
-    def free(self) -> Moves:
-        """Free-list entries (head, order, mt) that appeared, and that left."""
-        if self._free is None:
-            self._free = _free_moves(self.s, self.old.free) if self.dirty & FREE else _NONE
-        return self._free
-
-    def pcp(self) -> Moves:
-        """(head, order) of entries put on a pcplist (any CPU, any list), and taken off one."""
-        if self._pcp is None:
-            self._pcp = _pcp_moves(self.s, self.old.pcp) if self.dirty & PCP else _NONE
-        return self._pcp
 
     def free_scan(self) -> tuple[bool, bool]:
         """``free_scan`` of the system, run once."""
@@ -208,85 +131,22 @@ class Delta:
             self._pcp_scan = pcp_scan(self.s, self.layout)
         return self._pcp_scan
 
-    def blocks(self) -> Moves:
-        """Allocated or in-flight (pfn, order) blocks that appeared, and that left."""
-        if self._blocks is None:
-            self._blocks = _block_moves(self.s, self.old) if self.dirty & ALLOC else _NONE
-        return self._blocks
-
-
-Moves = tuple[list[tuple[int, ...]], list[tuple[int, ...]]]
-"""(entries that appeared, entries that left)."""
-_NONE: Moves = ([], [])
-
-
-def _free_moves(s: System, old: list[list[list[int]]]) -> Moves:
-    added: list[tuple[int, ...]] = []
-    removed: list[tuple[int, ...]] = []
-    for order, by_mt in enumerate(s.zone.free_list):
-        was = old[order]
-        if by_mt == was:
-            continue
-        for mt, fl in enumerate(by_mt):
-            if fl != was[mt]:
-                plus, minus = _multiset_diff(fl, was[mt])
-                added += [(h, order, mt) for h in plus]
-                removed += [(h, order, mt) for h in minus]
-    return added, removed
-
-
-def _pcp_moves(s: System, old: list[list[list[int]]]) -> Moves:
-    added: list[tuple[int, ...]] = []
-    removed: list[tuple[int, ...]] = []
-    for cpu, pcp in enumerate(s.pcp):
-        was = old[cpu]
-        if pcp.lists == was:
-            continue
-        for idx, lst in enumerate(pcp.lists):
-            if lst != was[idx]:
-                order = pcp.order_of(idx)
-                plus, minus = _multiset_diff(lst, was[idx])
-                added += [(h, order) for h in plus]
-                removed += [(h, order) for h in minus]
-    return added, removed
-
-
-def _block_moves(s: System, old: Copies) -> Moves:
-    new, was = s.allocated, old.allocated
-    added: list[tuple[int, ...]] = [
-        (pfn, blk.order) for pfn, blk in new.items() if was.get(pfn) is not blk
-    ]
-    removed: list[tuple[int, ...]] = [
-        (pfn, blk.order) for pfn, blk in was.items() if new.get(pfn) is not blk
-    ]
-    inflight, was_inflight = s.inflight, old.inflight
-    if inflight != was_inflight:
-        added += [(pfn, o) for pfn, o in inflight.items() if was_inflight.get(pfn) != o]
-        removed += [(pfn, o) for pfn, o in was_inflight.items() if inflight.get(pfn) != o]
-    return added, removed
-
 
 # ---- proofs that a clean invariant is still clean --------------------------------------------
 
 
-def _pages(entries: list[tuple[int, ...]], out: list[int]) -> None:
-    """Append the pfns of (head, order, ...) blocks to ``out``."""
-    for entry in entries:
-        head = entry[0]
-        out += range(head, head + (1 << entry[1]))
-
-
 def conserve_holds(s: System, d: Delta) -> bool:
     """Every page was in exactly one place; it still is if the pages that arrived somewhere
-    are exactly the pages that left somewhere (and presence did not change; a page outside
-    the zone is left to the full check)."""
-    if d.changed(PRESENT):
+    are exactly the pages that left somewhere, by the journals (and presence did not change;
+    a page outside the zone is left to the full check)."""
+    if d.changed(PRESENT | OPAQUE):
         return False
     came: list[int] = []
     went: list[int] = []
-    for added, removed in (d.pcp(), d.free(), d.blocks()):
-        _pages(added, came)
-        _pages(removed, went)
+    for head, order, _mt, sign in s.free_journal:
+        (came if sign > 0 else went).extend(range(head, head + (1 << order)))
+    for head, order, sign in s.page_journal:
+        (came if sign > 0 else went).extend(range(head, head + (1 << order)))
     if not came and not went:
         return True
     came.sort()
@@ -421,32 +281,37 @@ def _on_right_list(pbmt: list[int], pbo: int, head: int, order: int, mt: int) ->
 
 def fl_type_holds(s: System, d: Delta) -> bool:
     """Vacuous inside an isolation pass. With pageblock types unchanged and no isolation pass
-    at the last check, only new entries can sit on the wrong list; otherwise every entry is
-    tested again (a lean pass)."""
+    at the last check, only the entries the free journal added can sit on the wrong list;
+    otherwise every entry is tested again (a lean pass)."""
     if s.isolation_passes:
         return True
     pbmt, pbo = s.pageblock_mt, s.geo.pageblock_order
-    if d.was_isolating or d.changed(PBMT):
+    if d.was_isolating or d.changed(PBMT | OPAQUE):
         return all(
             _on_right_list(pbmt, pbo, head, order, mt)
             for order, by_mt in enumerate(s.zone.free_list)
             for mt, fl in enumerate(by_mt)
             for head in fl
         )
-    return all(_on_right_list(pbmt, pbo, *entry) for entry in d.free()[0])
+    return all(
+        _on_right_list(pbmt, pbo, head, order, mt)
+        for head, order, mt, sign in s.free_journal
+        if sign > 0
+    )
 
 
 def freecount_holds(s: System, d: Delta) -> bool:
     """NR_FREE_PAGES and NR_FREE_CMA_PAGES held at the last check; they still do if each
-    counter moved by what the free lists gained (outside ISOLATE lists; on CMA lists)."""
-    added, removed = d.free()
+    counter moved by what the free journal says the lists gained (outside ISOLATE lists; on
+    CMA lists)."""
+    if d.changed(OPAQUE):
+        return False
     free = cma = 0
-    for sign, entries in ((1, added), (-1, removed)):
-        for _head, order, mt in entries:
-            if mt != _ISOLATE:
-                free += sign << order
-            if mt == _CMA:
-                cma += sign << order
+    for _head, order, mt, sign in s.free_journal:
+        if mt != _ISOLATE:
+            free += sign << order
+        if mt == _CMA:
+            cma += sign << order
     nr_free, nr_cma, drift = d.counters
     z = s.zone
     return (
@@ -545,15 +410,14 @@ RULES: dict[str, Rule] = {
 
 class _Memo:
     """One system's invariants in ``check`` order (full check, rule or None, quick or None),
-    the ruled ones with their index, the copies of its parts and the scalars at the last
-    check, the last verdict of each ruled invariant, and those that are violations."""
+    the ruled ones with their index, the scalars at the last check, the last verdict of each
+    ruled invariant, and those that are violations or volatile."""
 
     __slots__ = (
         "checks",
         "ruled",
         "always",
         "reads",
-        "copies",
         "zone",
         "counters",
         "layout",
@@ -581,7 +445,6 @@ class _Memo:
         """Every part some ruled invariant reads."""
         for _i, reads, _full, _holds, _steady in self.ruled:
             self.reads |= reads
-        self.copies = Copies(s)
         self.zone = _zone_scalars(s)
         self.counters = _free_counters(s)
         self.layout = pcp_layout(s)
@@ -627,13 +490,10 @@ class _Memo:
 
     def update(self, s: System, dirty: int, was_isolating: bool) -> None:
         """Renew the verdicts of the ruled invariants that read a part in ``dirty``."""
-        old = self.copies
         counters = self.counters
         mask = dirty & self.reads
-        if mask:
-            self.copies = old.renewed(s, dirty)
-            if dirty & FREECOUNT:
-                self.counters = _free_counters(s)
+        if dirty & FREECOUNT:
+            self.counters = _free_counters(s)
         plan = self.plans.get(mask)
         if plan is None:
             plan = self.plans[mask] = [r for r in self.ruled if dirty & r[1]]
@@ -648,7 +508,7 @@ class _Memo:
             verdict = verdicts[i]
             if verdict is not None and not verdict and holds is not None and i not in volatile:
                 if delta is None:
-                    delta = Delta(s, dirty, old, was_isolating, counters, self.layout)
+                    delta = Delta(s, dirty, was_isolating, counters, self.layout)
                 if not holds(s, delta):
                     verdict = full(s)
             else:
@@ -699,6 +559,10 @@ def incremental_check(
     s.dirty = 0
     if dirty & memo.reads or memo.volatile:
         memo.update(s, dirty, was_isolating)
+    if s.free_journal:
+        s.free_journal.clear()
+    if s.page_journal:
+        s.page_journal.clear()
     out: list[Violation] = []
     if not memo.unclean:
         # Every ruled invariant holds: only the others run (in order).

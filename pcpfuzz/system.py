@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from pcpfuzz.actions import Action, CpuDown, CpuUp, Run, RunWork, Signal, Start, Step
 from pcpfuzz.constants import mt_name
-from pcpfuzz.dirty import ALL, ALLOC, BUGS, ISO
+from pcpfuzz.dirty import ALL, ALLOC, BUGS, ISO, page_moved
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.kernels import kernel_for
 from pcpfuzz.mm.buddy import free_one_page
@@ -116,6 +116,11 @@ class System:
         self.dirty = ALL
         """The parts of the state written since the incremental checker last looked
         (``pcpfuzz.dirty``)."""
+        self.free_journal: list[tuple[int, int, int, int]] = []
+        """Free-list entries (head, order, type, +1 or -1) added and removed since then."""
+        self.page_journal: list[tuple[int, int, int]] = []
+        """Blocks (head, order, +1 or -1) put on or taken off a pcplist, allocated, or landed
+        from flight since then."""
         self.steps = 0
         self._next_tid = 0
         self._boot()
@@ -164,7 +169,7 @@ class System:
     def allocate(self, pfn: int, order: int, movable: bool, holder: int | None, t: Task) -> None:
         """Record a block handed out by the allocator."""
         self.allocated[pfn] = AllocBlock(order, movable, holder)
-        self.dirty |= ALLOC
+        page_moved(self, ALLOC, pfn, order, 1)
         for p in range(pfn, pfn + (1 << order)):
             self.alloc_head[p] = pfn
         self.alloc_log.append((pfn, order, t.tid))

@@ -169,9 +169,11 @@ CORRUPTIONS: dict[str, Corruption] = {
 mark had it written them)."""
 
 
-def _corrupted(corruption: str, marked: bool) -> Iterator[System]:
+def _corrupted(corruption: str, marked: bool, journaled: bool = True) -> Iterator[System]:
     """Systems mid-walk on every profile (three each) that hold no violation, corrupted by
-    ``corruption``, its parts marked or not; the checker followed each walk."""
+    ``corruption``, its parts marked or not (as written outside the journaling primitives, or,
+    without ``journaled``, as if a primitive had forgotten to journal); the checker followed
+    each walk."""
     corrupt, possible, parts = CORRUPTIONS[corruption]
     for episode in range(3 * len(PROFILES)):
         profile = sorted(PROFILES)[episode % len(PROFILES)]
@@ -187,7 +189,9 @@ def _corrupted(corruption: str, marked: bool) -> Iterator[System]:
         if check(s, full=True) or not possible(s):
             continue
         corrupt(s, rng)
-        if marked:
+        if marked and journaled:
+            dirty.touch(s, parts)
+        elif marked:
             s.dirty |= parts
         yield s
 
@@ -209,6 +213,27 @@ def test_verify_mode_fails_on_an_unmarked_write(corruption: str) -> None:
     tried = 0
     for s in _corrupted(corruption, marked=False):
         with pytest.raises(UnmarkedWrite, match=f"wrote {part} without marking it"):
+            check(s)
+        tried += 1
+        if tried == 3:
+            return
+    pytest.fail(f"{corruption} could be injected only {tried} times")
+
+
+MOVES = (
+    "duplicate free entry",
+    "lost free entry",
+    "free page on a pcplist",
+    "allocation forgotten",
+)
+"""The corruptions that move blocks (what the journals record)."""
+
+
+@pytest.mark.parametrize("corruption", MOVES)
+def test_verify_mode_fails_on_an_unjournaled_move(corruption: str) -> None:
+    tried = 0
+    for s in _corrupted(corruption, marked=True, journaled=False):
+        with pytest.raises(UnmarkedWrite, match="journal does not match"):
             check(s)
         tried += 1
         if tried == 3:

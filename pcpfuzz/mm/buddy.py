@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import FALLBACKS, MT
-from pcpfuzz.dirty import CACHED, FREE, FREECOUNT, PBMT
+from pcpfuzz.dirty import CACHED, FREECOUNT, PBMT, free_moved
 
 if TYPE_CHECKING:
     from pcpfuzz.system import System
@@ -33,7 +33,7 @@ def __mod_zone_freepage_state(s: System, nr_pages: int, mt: int) -> None:
 
 def add_to_free_list(s: System, pfn: int, order: int, mt: int, tail: bool = False) -> None:
     """``add_to_free_list`` / ``add_to_free_list_tail``: set PageBuddy and the order (spec §3.2)."""
-    s.dirty |= FREE
+    free_moved(s, pfn, order, mt, 1)
     fl = s.zone.free_list[order][mt]
     if tail:
         fl.append(pfn)
@@ -46,7 +46,8 @@ def add_to_free_list(s: System, pfn: int, order: int, mt: int, tail: bool = Fals
 
 def move_to_free_list(s: System, pfn: int, order: int, mt: int) -> None:
     """``move_to_free_list``: to the head in v5.9, to the tail from v5.10 (spec §3.2)."""
-    s.dirty |= FREE
+    free_moved(s, pfn, order, s.buddy_mt[pfn], -1)
+    free_moved(s, pfn, order, mt, 1)
     s.zone.free_list[order][s.buddy_mt[pfn]].remove(pfn)
     fl = s.zone.free_list[order][mt]
     if s.profile.fpi_to_tail:
@@ -58,7 +59,7 @@ def move_to_free_list(s: System, pfn: int, order: int, mt: int) -> None:
 
 def del_page_from_free_list(s: System, pfn: int, order: int) -> None:
     """``del_page_from_free_list``: unlink and clear PageBuddy; no free-count change."""
-    s.dirty |= FREE
+    free_moved(s, pfn, order, s.buddy_mt[pfn], -1)
     s.zone.free_list[order][s.buddy_mt[pfn]].remove(pfn)
     s.zone.nr_free[order] -= 1
     s.buddy_order[pfn] = -1

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import EINVAL
-from pcpfuzz.dirty import PCP
+from pcpfuzz.dirty import OPAQUE, PCP
 from pcpfuzz.mm.drain import __drain_all_pages
 from pcpfuzz.mm.locking import mutex_lock, mutex_unlock
 from pcpfuzz.mm.pcp import pcp_use
@@ -96,7 +96,7 @@ def setup_zone_pageset(s: System, t: Task) -> TaskGen:
     """``setup_zone_pageset``: fresh per-CPU pagesets for a zone becoming populated."""
     s.zone.pageset_is_boot = False
     s.pcp = [pageset_init(s) for _ in range(s.geo.nr_cpus)]
-    s.dirty |= PCP
+    s.dirty |= PCP | OPAQUE
     yield None
     yield from zone_set_pageset_high_and_batch(s, t)
     return None
@@ -111,7 +111,7 @@ def zone_pcp_reset(s: System) -> None:
             pcp.freed = True
     s.zone.pageset_is_boot = True
     s.pcp = [PerCpuPages(high=BOOT_PAGESET_HIGH, batch=BOOT_PAGESET_BATCH) for _ in s.pcp]
-    s.dirty |= PCP
+    s.dirty |= PCP | OPAQUE
 
 
 def zone_pcp_update(s: System, t: Task) -> TaskGen:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, SWAP_CLUSTER_MAX, mt_name
-from pcpfuzz.dirty import ALLOC, CACHED, FREECOUNT, PCP
+from pcpfuzz.dirty import CACHED, FREECOUNT, PCP, landed, page_moved
 from pcpfuzz.mm.buddy import __mod_zone_freepage_state, __rmqueue, get_pfnblock_migratetype
 from pcpfuzz.mm.locking import spin_lock, spin_trylock, spin_unlock
 from pcpfuzz.mm.pcp import allocated, pcp_use
@@ -82,7 +82,6 @@ def free_pcppages_bulk(
     min_p, max_p = 0, NR_PCP_LISTS - 1
     pindex -= 1
     freed: list[int] = []
-    s.dirty |= PCP
     while count > 0:
         while True:
             if min_p > max_p:
@@ -103,6 +102,7 @@ def free_pcppages_bulk(
         lst = pcp.lists[pindex]
         while True:
             pfn = lst.pop()
+            page_moved(s, PCP, pfn, order, -1)
             mt = s.cached_mt[pfn]
             count -= 1 << order
             pcp.count -= 1 << order
@@ -126,10 +126,10 @@ def free_unref_page_commit(
     """``free_unref_page_commit`` (§2.1), under ``pcp->lock``: push and count (one step), then
     the ``high``/``batch`` reads and any flush (the next)."""
     pindex = pcp.pindex(mt, order)
-    s.inflight.pop(pfn)
+    landed(s, pfn, must=True)
     pcp.lists[pindex].insert(0, pfn)
     pcp.count += 1 << order
-    s.dirty |= PCP | ALLOC
+    page_moved(s, PCP, pfn, order, 1)
     yield IRQ_OFF
     pcp_use(s, t, pcp, "free_unref_page_commit reads high and batch of")
     free_high = bool(pcp.free_factor) and 0 < order <= PAGE_ALLOC_COSTLY_ORDER
@@ -223,6 +223,7 @@ def rmqueue_bulk(s: System, t: Task, order: int, count: int, lst: list[int], mt:
         if pfn is None:
             break
         lst.append(pfn)
+        page_moved(s, PCP, pfn, order, 1)
         taken += 1
         if s.cached_mt[pfn] == MT.CMA:
             s.zone.nr_free_cma_pages -= 1 << order
@@ -288,7 +289,7 @@ def pop_pcplist(
     ``pcp_spin_unlock``; returns the pfn."""
     pfn = lst.pop(0)
     pcp.count -= 1 << order
-    s.dirty |= PCP
+    page_moved(s, PCP, pfn, order, -1)
     spin_unlock(s, t, pcp.lock)
     return pfn
 

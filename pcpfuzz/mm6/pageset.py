@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
-from pcpfuzz.dirty import PCP
+from pcpfuzz.dirty import OPAQUE, PCP
 from pcpfuzz.mm.locking import mutex_lock, mutex_unlock, spin_lock, spin_unlock
 from pcpfuzz.mm.pageset import (
     __zone_set_pageset_high_and_batch,
@@ -174,7 +174,7 @@ def run_setup_zone_pageset(
     ``zone_set_pageset_high_and_batch(zone, 0)`` (the zone's cache is not reset)."""
     s.zone.pageset_is_boot = False
     s.pcp = [init(s, pcp.lock) for pcp in s.pcp]
-    s.dirty |= PCP
+    s.dirty |= PCP | OPAQUE
     yield None
     yield from zone_set_pageset_high_and_batch(s, t, 0)
     return None
@@ -198,7 +198,7 @@ def zone_pcp_reset(
             pcp.freed = True
     s.zone.pageset_is_boot = True
     s.pcp = [(init or per_cpu_pages_init)(s, pcp.lock) for pcp in s.pcp]
-    s.dirty |= PCP
+    s.dirty |= PCP | OPAQUE
 
 
 def run_high_fraction_sysctl(
@@ -262,7 +262,7 @@ def zone_pcp_disable(s: System, t: Task) -> TaskGen:
 def v61_boot(s: System) -> None:
     """Boot: the pagesets and their locks, the watermarks, then the pcp sizes."""
     s.pcp = [per_cpu_pages_init(s, SpinLock(f"pcp{cpu}->lock")) for cpu in range(len(s.pcp))]
-    s.dirty |= PCP
+    s.dirty |= PCP | OPAQUE
     s.spinlocks[:] = [s.zone_lock, *(pcp.lock for pcp in s.pcp)]
     if not s.zone.present_pages:
         return

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, mt_name
-from pcpfuzz.dirty import ALLOC, CACHED, PCP
+from pcpfuzz.dirty import CACHED, PCP, landed, page_moved
 from pcpfuzz.mm.buddy import get_pfnblock_migratetype
 from pcpfuzz.mm.locking import spin_lock, spin_trylock, spin_unlock
 from pcpfuzz.mm.pcp import allocated, pcp_use
@@ -38,8 +38,7 @@ def free_one_page(s: System, t: Task, pfn: int, order: int, to_tail: bool = Fals
     """v6.12 ``free_one_page`` (§2.5): under ``zone->lock``, ``split_large_buddy`` (each
     pageblock's type read under the lock)."""
     yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
-    s.inflight.pop(pfn, None)
-    s.dirty |= ALLOC
+    landed(s, pfn)
     split_large_buddy(s, pfn, order, to_tail)
     spin_unlock(s, t, s.zone_lock)
     return None
@@ -58,7 +57,6 @@ def free_pcppages_bulk(
         pcp_use(s, t, pcp, "free_pcppages_bulk empties")
     pindex -= 1
     freed: list[int] = []
-    s.dirty |= PCP
     while count > 0:
         if not any(pcp.lists):
             raise Hang(
@@ -73,6 +71,7 @@ def free_pcppages_bulk(
         lst = pcp.lists[pindex]
         while True:
             pfn = lst.pop()
+            page_moved(s, PCP, pfn, order, -1)
             mt = get_pfnblock_migratetype(s, pfn)
             count -= 1 << order
             pcp.count -= 1 << order
@@ -127,11 +126,11 @@ def free_unref_page_commit(
     ``nr_pcp_high`` and any flush (the next)."""
     pcp.alloc_factor >>= 1
     pindex = pcp.pindex(mt, order)
-    s.inflight.pop(pfn)
+    landed(s, pfn, must=True)
     pcp.lists[pindex].insert(0, pfn)
     s.cached_mt[pfn] = mt
     pcp.count += 1 << order
-    s.dirty |= PCP | ALLOC | CACHED
+    page_moved(s, PCP | CACHED, pfn, order, 1)
     batch = pcp.batch
     free_high = False
     if 0 < order <= PAGE_ALLOC_COSTLY_ORDER:
@@ -255,7 +254,7 @@ def rmqueue_bulk(s: System, t: Task, order: int, count: int, lst: list[int], mt:
         lst.append(pfn)
         s.cached_mt[pfn] = mt
         taken += 1
-        s.dirty |= PCP | CACHED
+        page_moved(s, PCP | CACHED, pfn, order, 1)
     spin_unlock(s, t, s.zone_lock)
     return taken
 

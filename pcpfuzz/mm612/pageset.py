@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from pcpfuzz.dirty import PCP
+from pcpfuzz.dirty import OPAQUE, PCP
 from pcpfuzz.mm.locking import mutex_unlock
 from pcpfuzz.mm.pcp import pcp_use
 from pcpfuzz.mm.sizing import (
@@ -153,7 +153,7 @@ def v612_boot(s: System) -> None:
     """Boot: the pagesets and their locks, the zone's cache, the watermarks, the triple."""
     s.zone612 = ZonePageset612()
     s.pcp = [per_cpu_pages_init(s, SpinLock(f"pcp{cpu}->lock")) for cpu in range(len(s.pcp))]
-    s.dirty |= PCP
+    s.dirty |= PCP | OPAQUE
     s.spinlocks[:] = [s.zone_lock, *(pcp.lock for pcp in s.pcp)]
     if not s.zone.present_pages:
         return
