@@ -370,10 +370,24 @@ def _pcp_enabled(s: System) -> bool:
     return not s.pcp_disabled
 
 
+def unheld_isolated(s: System) -> list[int]:
+    """The online pageblocks that are ISOLATE and that no isolation user holds (ISO-REST)."""
+    pbmt = s.pageblock_mt
+    if _ISOLATE not in pbmt:
+        return []
+    bp = s.geo.block_pages
+    pbn = s.geo.pageblock_nr_pages
+    return [
+        pb
+        for pb, mt in enumerate(pbmt)
+        if mt == _ISOLATE
+        and s.block_online[pb * pbn // bp]
+        and not any(u.start <= pb * pbn < u.end for u in s.iso_users)
+    ]
+
+
 def _none_left_isolated(s: System) -> bool:
     """ISO-REST reads the tasks only when an online pageblock is left ISOLATE unheld."""
-    from pcpfuzz.invariants import unheld_isolated
-
     return not unheld_isolated(s)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import attrs
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, mt_name
-from pcpfuzz.incremental import incremental_check
+from pcpfuzz.incremental import incremental_check, unheld_isolated
 from pcpfuzz.invariants612 import (
     check_fl_type_strict,
     check_pcp_bounded,
@@ -342,21 +342,6 @@ def check_managed(s: System) -> list[Violation]:
             )
         ]
     return []
-
-
-def unheld_isolated(s: System) -> list[int]:
-    """The online pageblocks that are ISOLATE and that no isolation user holds."""
-    if MT.ISOLATE not in s.pageblock_mt:
-        return []
-    bp = s.geo.block_pages
-    pbn = s.geo.pageblock_nr_pages
-    return [
-        pb
-        for pb, mt in enumerate(s.pageblock_mt)
-        if mt == MT.ISOLATE
-        and s.block_online[pb * pbn // bp]
-        and not any(u.start <= pb * pbn < u.end for u in s.iso_users)
-    ]
 
 
 def check_iso_rest(s: System) -> list[Violation]:
