@@ -48,7 +48,11 @@ ISO: Final = 512
 """``iso_users``: the ranges tasks hold isolated."""
 OPAQUE: Final = 1024
 """A write outside the journaling primitives: what moved is not in the journals."""
-ALL: Final = 2047
+SIZING: Final = 2048
+"""pcp sizing: every CPU's high and batch (v6.12: high_min, high_max, whether its owner clamped
+high), the zone's cached values, whether the zone has its boot pageset, the fraction sysctl,
+the watermarks."""
+ALL: Final = 4095
 JOURNAL_LIMIT: Final = 4096
 """Entries a journal keeps when no checker reads it; past that, it stops and marks ``OPAQUE``."""
 
@@ -64,6 +68,7 @@ NAMES: Final = (
     "BUGS",
     "ISO",
     "OPAQUE",
+    "SIZING",
 )
 """The parts' names, by bit position."""
 
@@ -127,7 +132,7 @@ def verifying() -> bool:
 
 
 def _views(s: System) -> list[object]:
-    """Each part's content, as a private copy, by bit position."""
+    """Each part's content, as a private copy, by bit position (none for ``OPAQUE``)."""
     z = s.zone
     return [
         (
@@ -145,7 +150,33 @@ def _views(s: System) -> list[object]:
         s.block_online[:],
         len(s.bugs),
         list(s.iso_users),
+        None,
+        _sizing(s),
     ]
+
+
+def _sizing(s: System) -> object:
+    """The ``SIZING`` part's content (the v6.12 fields where the profile has them)."""
+    z = s.zone
+    z612 = getattr(s, "zone612", None)
+    return (
+        s.fraction,
+        z.pageset_high,
+        z.pageset_batch,
+        z.pageset_is_boot,
+        z.watermark,
+        None if z612 is None else z612.triple(),
+        [
+            (
+                p.high,
+                p.batch,
+                getattr(p, "high_min", None),
+                getattr(p, "high_max", None),
+                getattr(p, "clamped", None),
+            )
+            for p in s.pcp
+        ],
+    )
 
 
 class Shadow:

@@ -15,8 +15,8 @@ compares with their values at the last check. For each invariant that has a ``Ru
   right lists), or by a lean pass without messages;
 - otherwise it runs in full (``pcpfuzz.invariants``), which also writes the messages.
 
-Invariants without a rule (DEADLOCK, behind a cheap sufficient test; PCP-HB; PCP-BOUNDED) run
-every time. A rule
+Invariants without a rule (DEADLOCK, behind a cheap sufficient test; PCP-BOUNDED) run every
+time. A rule
 must name every part its invariant reads: when an invariant in ``pcpfuzz.invariants`` changes,
 its rule here changes with it (``tests/test_incremental_checks.py`` compares the two after
 every action of many random walks on every profile, with and without injected corruption, with
@@ -45,9 +45,11 @@ from pcpfuzz.dirty import (
     PBMT,
     PCP,
     PRESENT,
+    SIZING,
     Shadow,
     verifying,
 )
+from pcpfuzz.invariants612 import sizing_under_update
 from pcpfuzz.violation import Violation
 
 if TYPE_CHECKING:
@@ -74,7 +76,9 @@ ALLOC_LOG: Final = 1 << 20
 """The allocations logged by the last action (``System.alloc_log``)."""
 PCP_OFF: Final = 1 << 21
 """Whether pcplists are disabled (``System.pcp_disabled``)."""
-READ: Final = ZONE | HOTPLUG | ZONE_LOCKED | PCP_LOCKED | ALLOC_LOG | PCP_OFF
+CPUS: Final = 1 << 22
+"""Which CPUs are online (v6.x sizing splits high over them)."""
+READ: Final = ZONE | HOTPLUG | ZONE_LOCKED | PCP_LOCKED | ALLOC_LOG | PCP_OFF | CPUS
 
 
 def _zone_scalars(s: System) -> tuple[int, int, int, int, int]:
@@ -370,6 +374,13 @@ def _pcp_enabled(s: System) -> bool:
     return not s.pcp_disabled
 
 
+def _sizing_settled(s: System) -> bool:
+    """PCP-HB reads the tasks, the locks and the online CPUs only while the sizing may lag
+    (``sizing_under_update``), pcplists are disabled or the zone is unpopulated; otherwise
+    its verdict follows from the sizing fields, the managed pages and the fraction."""
+    return not (s.pcp_disabled or sizing_under_update(s))
+
+
 def unheld_isolated(s: System) -> list[int]:
     """The online pageblocks that are ISOLATE and that no isolation user holds (ISO-REST)."""
     pbmt = s.pageblock_mt
@@ -416,6 +427,7 @@ RULES: dict[str, Rule] = {
     "ISO-COUNT": Rule(PBMT | ONLINE | ZONE | HOTPLUG, iso_count_holds),
     "NO-ISO-ON-PCP-TYPE": Rule(PCP | CACHED, no_iso_on_pcp_type_holds),
     "MANAGED": Rule(PRESENT | ZONE | HOTPLUG),
+    "PCP-HB": Rule(SIZING | ZONE | PCP_OFF | CPUS, steady=_sizing_settled),
 }
 
 
@@ -439,6 +451,7 @@ class _Memo:
         "zone_locked",
         "pcp_locked",
         "pcp_off",
+        "online",
         "logged",
         "plans",
         "verdicts",
@@ -466,6 +479,7 @@ class _Memo:
         self.zone_locked = s.zone_lock.owner is not None
         self.pcp_locked = [p.locked() for p in s.pcp]
         self.pcp_off = s.pcp_disabled
+        self.online = [c.online for c in s.cpus]
         self.logged = False
         self.plans: dict[int, list[Ruled]] = {}
         """The ruled invariants that read a part, by the mask of parts that changed."""
@@ -497,6 +511,10 @@ class _Memo:
         if s.pcp_disabled != self.pcp_off:
             changed |= PCP_OFF
             self.pcp_off = s.pcp_disabled
+        online = [c.online for c in s.cpus]
+        if online != self.online:
+            changed |= CPUS
+            self.online = online
         if s.alloc_log or self.logged:
             changed |= ALLOC_LOG
             self.logged = bool(s.alloc_log)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, mt_name
-from pcpfuzz.dirty import CACHED, PCP, landed, page_moved
+from pcpfuzz.dirty import CACHED, PCP, SIZING, landed, page_moved
 from pcpfuzz.mm.buddy import get_pfnblock_migratetype
 from pcpfuzz.mm.locking import spin_lock, spin_trylock, spin_unlock
 from pcpfuzz.mm.pcp import allocated, pcp_use
@@ -147,6 +147,7 @@ def free_unref_page_commit(
     yield IRQ_OFF
     pcp_use(s, t, pcp, "free_unref_page_commit reads high of")
     high = nr_pcp_high(pcp, batch, free_high)
+    s.dirty |= SIZING
     if s.tracing:
         s.klog(
             t.cpu,
@@ -271,6 +272,7 @@ def rmqueue_pcplist(s: System, t: Task, order: int, mt: int) -> TaskGen:
     lst = pcp.lists[pcp.pindex(mt, order)]
     if not lst:
         batch = nr_pcp_alloc(pcp, order)
+        s.dirty |= SIZING
         yield IRQ_OFF
         if not (yield from refill_pcplist(s, t, pcp, lst, order, batch, mt, rmqueue_bulk)):
             return None
