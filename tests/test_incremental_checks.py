@@ -244,3 +244,16 @@ def test_verify_mode_fails_on_an_unjournaled_move(corruption: str) -> None:
 def test_rules_name_real_invariants() -> None:
     assert set(RULES) <= set(INVARIANT_NAMES)
     assert set(QUICK) <= set(INVARIANT_NAMES) - set(RULES)
+
+
+def test_a_full_journal_stops_and_makes_the_next_check_prove_nothing_from_it() -> None:
+    s = System(PROFILES["v5.11"], Geometry())
+    _walk(s, episode_rng("journal", 3, 0), 30, lambda _i: bool(check(s)))
+    check(s)
+    head, order, mt = _free_entries(s)[0]
+    s.free_journal.extend([(head, order, mt, 1)] * (dirty.JOURNAL_LIMIT - len(s.free_journal)))
+    dirty.free_moved(s, head, order, mt, -1)
+    assert len(s.free_journal) == dirty.JOURNAL_LIMIT
+    assert s.dirty & dirty.OPAQUE
+    _dup_free_entry(s, episode_rng("journal", 3, 1))  # a move past the limit: not journaled
+    assert check(s) == check(s, full=True) != []
