@@ -13,7 +13,7 @@ from collections.abc import Callable
 import attrs
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, mt_name
-from pcpfuzz.incremental import incremental_check
+from pcpfuzz.incremental import incremental_check, unheld_isolated
 from pcpfuzz.invariants612 import (
     check_fl_type_strict,
     check_pcp_bounded,
@@ -347,17 +347,9 @@ def check_iso_rest(s: System) -> list[Violation]:
     """ISO-REST: with no task in flight, every online pageblock that no isolation user holds
     is back from ISOLATE: every path that isolates (offline's success, failure and signal
     paths, ``alloc_contig_range``, onlining from v5.10) unisolates what it does not offline."""
-    if MT.ISOLATE not in s.pageblock_mt or s.tasks():
+    if s.tasks():
         return []
-    bp = s.geo.block_pages
-    pbn = s.geo.pageblock_nr_pages
-    left = [
-        pb
-        for pb, mt in enumerate(s.pageblock_mt)
-        if mt == MT.ISOLATE
-        and s.block_online[pb * pbn // bp]
-        and not any(u.start <= pb * pbn < u.end for u in s.iso_users)
-    ]
+    left = unheld_isolated(s)
     if not left:
         return []
     return [

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from pcpfuzz.actions import Action, CpuDown, CpuUp, Interrupt, Run, RunWork, Signal, Start, Step
 from pcpfuzz.constants import mt_name
+from pcpfuzz.dirty import ALL, ALLOC, BUGS, ISO, page_moved
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.kernels import kernel_for
 from pcpfuzz.mm.buddy import free_one_page
@@ -114,6 +115,14 @@ class System:
         self.returned: list[tuple[str, int | None] | None] = [None] * geo.nr_cpus
         """What the last task to end on each CPU was and returned: (op, return value)."""
         self.actions_applied = 0
+        self.dirty = ALL
+        """The parts of the state written since the incremental checker last looked
+        (``pcpfuzz.dirty``)."""
+        self.free_journal: list[tuple[int, int, int, int]] = []
+        """Free-list entries (head, order, type, +1 or -1) added and removed since then."""
+        self.page_journal: list[tuple[int, int, int]] = []
+        """Blocks (head, order, +1 or -1) put on or taken off a pcplist, allocated, or landed
+        from flight since then."""
         self.steps = 0
         self._next_tid = 0
         self._boot()
@@ -162,6 +171,7 @@ class System:
     def allocate(self, pfn: int, order: int, movable: bool, holder: int | None, t: Task) -> None:
         """Record a block handed out by the allocator."""
         self.allocated[pfn] = AllocBlock(order, movable, holder)
+        page_moved(self, ALLOC, pfn, order, 1)
         for p in range(pfn, pfn + (1 << order)):
             self.alloc_head[p] = pfn
         self.alloc_log.append((pfn, order, t.tid))
@@ -173,6 +183,7 @@ class System:
         for p in range(pfn, pfn + (1 << order)):
             self.alloc_head[p] = -1
         self.inflight[pfn] = order
+        self.dirty |= ALLOC
         return order
 
     def pool(self) -> list[int]:
@@ -212,10 +223,12 @@ class System:
     def isolation_begin(self, t: Task, start: int, end: int, kind: str) -> None:
         """Ghost state: ``t`` holds ``[start, end)`` isolated (ISO-NO-ALLOC, ISO-PCP)."""
         self.iso_users.append(IsolationUser(t.tid, start, end, kind))
+        self.dirty |= ISO
 
     def isolation_end(self, t: Task) -> None:
         """Ghost state: ``t`` stops holding its range isolated."""
         self.iso_users = [u for u in self.iso_users if u.tid != t.tid]
+        self.dirty |= ISO
 
     def where(self, pfn: int) -> str:
         """Where a page is, in words, for messages."""
@@ -251,6 +264,7 @@ class System:
     def bug(self, invariant: str, message: str) -> None:
         """A violation the kernel code itself detects (BUG_ON, a hang, a lock misuse)."""
         self.bugs.append(Violation(invariant, message))
+        self.dirty |= BUGS
 
     # ---- the door ------------------------------------------------------------------------------
 

@@ -1,16 +1,20 @@
 """The incremental invariant check (``check(s)``) reports exactly what the full one
 (``check(s, full=True)``) reports: after every action of random walks on every profile, and
 after corruptions injected into the state mid-walk (so the verdicts compared are not all empty).
+Every test here runs with ``pcpfuzz.dirty``'s verify mode on: a write the model does not mark
+fails the test even where the verdicts happen to agree.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from pcpfuzz import dirty
 from pcpfuzz.constants import MT
+from pcpfuzz.dirty import ALLOC, CACHED, FREE, FREECOUNT, PBMT, PCP, PRESENT, UnmarkedWrite
 from pcpfuzz.engines.choice import Chooser, draw_swarm
 from pcpfuzz.engines.native import episode_rng
 from pcpfuzz.geometry import Geometry
@@ -21,6 +25,15 @@ from pcpfuzz.profiles import PROFILES
 from pcpfuzz.system import System
 
 GEOMETRIES = (Geometry(), Geometry(nr_cpus=3, cma_pageblocks=(6, 7), online_blocks=3))
+
+
+@pytest.fixture(autouse=True)
+def verify_marks() -> Iterator[None]:
+    """Verify mode on for the systems each test checks."""
+    was = dirty.verifying()
+    dirty.set_verify(True)
+    yield
+    dirty.set_verify(was)
 
 
 def _walk(s: System, rng: random.Random, steps: int, each: Callable[[int], bool]) -> None:
@@ -129,29 +142,40 @@ def _pcp_page_cached_isolate(s: System, rng: random.Random) -> None:
     s.cached_mt[rng.choice(pages)[1]] = MT.ISOLATE
 
 
-CORRUPTIONS: dict[str, tuple[Callable[[System, random.Random], None], Callable[[System], bool]]] = {
-    "duplicate free entry": (_dup_free_entry, lambda s: bool(_free_entries(s))),
-    "lost free entry": (_drop_free_entry, lambda s: bool(_free_entries(s))),
-    "free page on a pcplist": (_free_page_on_pcp, lambda s: bool(_free_entries(s))),
-    "PageBuddy type wrong": (_wrong_buddy_mt, lambda s: bool(_free_entries(s))),
-    "NR_FREE_PAGES off": (_nr_free_pages_off, lambda s: True),
+Corruption = tuple[Callable[[System, random.Random], None], Callable[[System], bool], int]
+
+CORRUPTIONS: dict[str, Corruption] = {
+    "duplicate free entry": (_dup_free_entry, lambda s: bool(_free_entries(s)), FREE),
+    "lost free entry": (_drop_free_entry, lambda s: bool(_free_entries(s)), FREE),
+    "free page on a pcplist": (_free_page_on_pcp, lambda s: bool(_free_entries(s)), PCP),
+    "PageBuddy type wrong": (_wrong_buddy_mt, lambda s: bool(_free_entries(s)), FREE),
+    "NR_FREE_PAGES off": (_nr_free_pages_off, lambda s: True, FREECOUNT),
     "pageblock isolated silently": (
         _pageblock_isolated_silently,
         lambda s: bool(_unisolated(s)) and s.mem_hotplug_lock.owner is None,
+        PBMT,
     ),
-    "free page not present": (_free_page_not_present, lambda s: bool(_free_entries(s))),
-    "allocation forgotten": (_forget_allocation, lambda s: bool(s.allocated)),
-    "buddies left unmerged": (_split_without_merge, lambda s: bool(_mergeable(s))),
+    "free page not present": (_free_page_not_present, lambda s: bool(_free_entries(s)), PRESENT),
+    "allocation forgotten": (_forget_allocation, lambda s: bool(s.allocated), ALLOC),
+    "buddies left unmerged": (_split_without_merge, lambda s: bool(_mergeable(s)), FREE),
     # BUDDY leaves a pageset's count alone while a task holds its pcp->lock (v6.x sections)
-    "pcp count off": (_pcp_count_off, lambda s: not s.pcp[-1].locked()),
-    "pcp page cached ISOLATE": (_pcp_page_cached_isolate, lambda s: any(p.count for p in s.pcp)),
+    "pcp count off": (_pcp_count_off, lambda s: not s.pcp[-1].locked(), PCP),
+    "pcp page cached ISOLATE": (
+        _pcp_page_cached_isolate,
+        lambda s: any(p.count for p in s.pcp),
+        CACHED,
+    ),
 }
+"""Each corruption, when it can be injected, and the parts it writes (which the model would
+mark had it written them)."""
 
 
-@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
-def test_incremental_catches_injected_corruption(corruption: str) -> None:
-    corrupt, possible = CORRUPTIONS[corruption]
-    tried = 0
+def _corrupted(corruption: str, marked: bool, journaled: bool = True) -> Iterator[System]:
+    """Systems mid-walk on every profile (three each) that hold no violation, corrupted by
+    ``corruption``, its parts marked or not (as written outside the journaling primitives, or,
+    without ``journaled``, as if a primitive had forgotten to journal); the checker followed
+    each walk."""
+    corrupt, possible, parts = CORRUPTIONS[corruption]
     for episode in range(3 * len(PROFILES)):
         profile = sorted(PROFILES)[episode % len(PROFILES)]
         s = System(PROFILES[profile], Geometry())
@@ -166,13 +190,71 @@ def test_incremental_catches_injected_corruption(corruption: str) -> None:
         if check(s, full=True) or not possible(s):
             continue
         corrupt(s, rng)
+        if marked and journaled:
+            dirty.touch(s, parts)
+        elif marked:
+            s.dirty |= parts
+        yield s
+
+
+@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
+def test_incremental_catches_injected_corruption(corruption: str) -> None:
+    tried = 0
+    for s in _corrupted(corruption, marked=True):
         full = check(s, full=True)
-        assert full, f"{corruption} on {profile} broke no invariant"
-        assert check(s) == full, f"{corruption} on {profile}"
+        assert full, f"{corruption} on {s.profile.name} broke no invariant"
+        assert check(s) == full, f"{corruption} on {s.profile.name}"
         tried += 1
     assert tried >= 3, f"{corruption} could be injected only {tried} times"
+
+
+@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
+def test_verify_mode_fails_on_an_unmarked_write(corruption: str) -> None:
+    part = dirty.names(CORRUPTIONS[corruption][2])[0]
+    tried = 0
+    for s in _corrupted(corruption, marked=False):
+        with pytest.raises(UnmarkedWrite, match=f"wrote {part} without marking it"):
+            check(s)
+        tried += 1
+        if tried == 3:
+            return
+    pytest.fail(f"{corruption} could be injected only {tried} times")
+
+
+MOVES = (
+    "duplicate free entry",
+    "lost free entry",
+    "free page on a pcplist",
+    "allocation forgotten",
+)
+"""The corruptions that move blocks (what the journals record)."""
+
+
+@pytest.mark.parametrize("corruption", MOVES)
+def test_verify_mode_fails_on_an_unjournaled_move(corruption: str) -> None:
+    tried = 0
+    for s in _corrupted(corruption, marked=True, journaled=False):
+        with pytest.raises(UnmarkedWrite, match="journal does not match"):
+            check(s)
+        tried += 1
+        if tried == 3:
+            return
+    pytest.fail(f"{corruption} could be injected only {tried} times")
 
 
 def test_rules_name_real_invariants() -> None:
     assert set(RULES) <= set(INVARIANT_NAMES)
     assert set(QUICK) <= set(INVARIANT_NAMES) - set(RULES)
+
+
+def test_a_full_journal_stops_and_makes_the_next_check_prove_nothing_from_it() -> None:
+    s = System(PROFILES["v5.11"], Geometry())
+    _walk(s, episode_rng("journal", 3, 0), 30, lambda _i: bool(check(s)))
+    check(s)
+    head, order, mt = _free_entries(s)[0]
+    s.free_journal.extend([(head, order, mt, 1)] * (dirty.JOURNAL_LIMIT - len(s.free_journal)))
+    dirty.free_moved(s, head, order, mt, -1)
+    assert len(s.free_journal) == dirty.JOURNAL_LIMIT
+    assert s.dirty & dirty.OPAQUE
+    _dup_free_entry(s, episode_rng("journal", 3, 1))  # a move past the limit: not journaled
+    assert check(s) == check(s, full=True) != []

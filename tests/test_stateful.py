@@ -223,7 +223,7 @@ def test_a_dead_handle_resolves_to_the_newest_live_block() -> None:
     assert handles.resolve(dead) == newest.pfn
 
 
-V61_FINDINGS = ("DRAIN-LOCKED", "PCP-OFF", "PCP-HB", "FL-TYPE")
+V61_FINDINGS = ("DRAIN-LOCKED", "PCP-OFF", "PCP-HB", "FL-TYPE", "PCP-UAF")
 """What v6.1 as released breaks (docs/v6.1.md): the suite must find one of them."""
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import FALLBACKS, MT
+from pcpfuzz.dirty import CACHED, FREECOUNT, PBMT, free_moved
 
 if TYPE_CHECKING:
     from pcpfuzz.system import System
@@ -19,10 +20,12 @@ def get_pfnblock_migratetype(s: System, pfn: int) -> int:
 def set_pageblock_migratetype(s: System, pfn: int, mt: int) -> None:
     """``set_pageblock_migratetype``."""
     s.pageblock_mt[pfn >> s.geo.pageblock_order] = mt
+    s.dirty |= PBMT
 
 
 def __mod_zone_freepage_state(s: System, nr_pages: int, mt: int) -> None:
     """Spec §3.1: NR_FREE_PAGES, and NR_FREE_CMA_PAGES for CMA."""
+    s.dirty |= FREECOUNT
     s.zone.nr_free_pages += nr_pages
     if mt == MT.CMA:
         s.zone.nr_free_cma_pages += nr_pages
@@ -30,6 +33,7 @@ def __mod_zone_freepage_state(s: System, nr_pages: int, mt: int) -> None:
 
 def add_to_free_list(s: System, pfn: int, order: int, mt: int, tail: bool = False) -> None:
     """``add_to_free_list`` / ``add_to_free_list_tail``: set PageBuddy and the order (spec §3.2)."""
+    free_moved(s, pfn, order, mt, 1)
     fl = s.zone.free_list[order][mt]
     if tail:
         fl.append(pfn)
@@ -42,6 +46,8 @@ def add_to_free_list(s: System, pfn: int, order: int, mt: int, tail: bool = Fals
 
 def move_to_free_list(s: System, pfn: int, order: int, mt: int) -> None:
     """``move_to_free_list``: to the head in v5.9, to the tail from v5.10 (spec §3.2)."""
+    free_moved(s, pfn, order, s.buddy_mt[pfn], -1)
+    free_moved(s, pfn, order, mt, 1)
     s.zone.free_list[order][s.buddy_mt[pfn]].remove(pfn)
     fl = s.zone.free_list[order][mt]
     if s.profile.fpi_to_tail:
@@ -53,6 +59,7 @@ def move_to_free_list(s: System, pfn: int, order: int, mt: int) -> None:
 
 def del_page_from_free_list(s: System, pfn: int, order: int) -> None:
     """``del_page_from_free_list``: unlink and clear PageBuddy; no free-count change."""
+    free_moved(s, pfn, order, s.buddy_mt[pfn], -1)
     s.zone.free_list[order][s.buddy_mt[pfn]].remove(pfn)
     s.zone.nr_free[order] -= 1
     s.buddy_order[pfn] = -1
@@ -128,6 +135,7 @@ def __rmqueue_smallest(s: System, order: int, mt: int) -> int | None:
         del_page_from_free_list(s, pfn, current)
         expand(s, pfn, order, current, mt)
         s.cached_mt[pfn] = mt
+        s.dirty |= CACHED
         return pfn
     return None
 
@@ -192,6 +200,7 @@ def _free_drift(s: System, drift: int) -> None:
     kernel code has in every version (see ``docs/fidelity.md``)."""
     if drift:
         s.known_free_drift += drift
+        s.dirty |= FREECOUNT
         s.note("known defect: NR_FREE_PAGES drift in an isolation undo window")
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import EINTR, MT
+from pcpfuzz.dirty import ONLINE, PRESENT
 from pcpfuzz.mm.buddy import del_page_from_free_list, free_one_page, set_pageblock_migratetype
 from pcpfuzz.mm.drain import drain_all_pages
 from pcpfuzz.mm.isolation import (
@@ -74,6 +75,7 @@ def remove_free_blocks(
         del_page(s, pfn, order)
         pfn += 1 << order
     s.page_present[start:end] = [False] * (end - start)
+    s.dirty |= PRESENT
 
 
 def __offline_isolated_pages(s: System, t: Task, start: int, end: int) -> TaskGen:
@@ -81,6 +83,7 @@ def __offline_isolated_pages(s: System, t: Task, start: int, end: int) -> TaskGe
     block in range leaves its freelist with no counter change. A page that is not PageBuddy
     here is the kernel's BUG_ON (NO-ALLOC-OFFLINED)."""
     s.block_online[start // s.geo.block_pages] = False
+    s.dirty |= ONLINE
     yield None
     remove_free_blocks(s, start, end, del_page_from_free_list)
     if s.tracing:
@@ -208,8 +211,10 @@ def online_pages(s: System, t: Task, block: int) -> TaskGen:
         yield None
         s.zone.managed_pages += 1 << order
         s.page_present[pfn : pfn + (1 << order)] = [True] * (1 << order)
+        s.dirty |= PRESENT
         free_one_page(s, pfn, order, mt, to_tail=p.fpi_to_tail)
     s.block_online[block] = True
+    s.dirty |= ONLINE
     yield None
     s.zone.present_pages += nr_pages
     if p.online_pcp_update or populated:

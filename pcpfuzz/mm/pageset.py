@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import EINVAL
+from pcpfuzz.dirty import OPAQUE, PCP, SIZING
 from pcpfuzz.mm.drain import __drain_all_pages
 from pcpfuzz.mm.locking import mutex_lock, mutex_unlock
 from pcpfuzz.mm.pcp import pcp_use
@@ -35,17 +36,22 @@ def pageset_update(s: System, t: Task, cpu: int, high: int, batch: int) -> TaskG
         s.klog(t.cpu, f"pageset_update(CPU{cpu}): high {pcp.high} -> {high}, batch -> {batch}")
     if s.profile.pageset_update_failsafe:
         pcp.batch = 1
+        s.dirty |= SIZING
         yield None
         pcp_use(s, t, pcp, "pageset_update writes high to")
         pcp.high = high
+        s.dirty |= SIZING
         yield None
         pcp_use(s, t, pcp, "pageset_update writes batch to")
         pcp.batch = batch
+        s.dirty |= SIZING
     else:
         pcp.batch = batch
+        s.dirty |= SIZING
         yield None
         pcp_use(s, t, pcp, "pageset_update writes high to")
         pcp.high = high
+        s.dirty |= SIZING
     yield None
     return None
 
@@ -81,6 +87,7 @@ def zone_set_cached_high_and_batch(s: System, t: Task, high: int, batch: int) ->
         s.note("pageset update skipped: unchanged")
         return None
     s.zone.pageset_high, s.zone.pageset_batch = high, batch
+    s.dirty |= SIZING
     yield from __zone_set_pageset_high_and_batch(s, t, high, batch)
     return None
 
@@ -95,6 +102,7 @@ def setup_zone_pageset(s: System, t: Task) -> TaskGen:
     """``setup_zone_pageset``: fresh per-CPU pagesets for a zone becoming populated."""
     s.zone.pageset_is_boot = False
     s.pcp = [pageset_init(s) for _ in range(s.geo.nr_cpus)]
+    s.dirty |= PCP | OPAQUE | SIZING
     yield None
     yield from zone_set_pageset_high_and_batch(s, t)
     return None
@@ -109,6 +117,7 @@ def zone_pcp_reset(s: System) -> None:
             pcp.freed = True
     s.zone.pageset_is_boot = True
     s.pcp = [PerCpuPages(high=BOOT_PAGESET_HIGH, batch=BOOT_PAGESET_BATCH) for _ in s.pcp]
+    s.dirty |= PCP | OPAQUE | SIZING
 
 
 def zone_pcp_update(s: System, t: Task) -> TaskGen:
@@ -138,6 +147,7 @@ def run_pagelist_fraction_sysctl(
         ret = EINVAL
     elif value != old:
         s.fraction = value
+        s.dirty |= SIZING
         if s.zone.present_pages:
             yield None
             yield from recompute(s, t)

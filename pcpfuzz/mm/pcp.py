@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, mt_name
+from pcpfuzz.dirty import CACHED, FREECOUNT, PCP, landed, page_moved
 from pcpfuzz.mm.buddy import (
     __free_one_page,
     __mod_zone_freepage_state,
@@ -41,6 +42,7 @@ def free_unref_page_prepare(s: System, t: Task, pfn: int) -> None:
     This read opens the race window."""
     mt = get_pfnblock_migratetype(s, pfn)
     s.cached_mt[pfn] = mt
+    s.dirty |= CACHED
     if s.tracing:
         s.klog(t.cpu, f"free_unref_page_prepare(pfn {pfn}): cached mt {mt_name(mt)}")
 
@@ -49,7 +51,7 @@ def free_unref_page_commit(s: System, t: Task, pfn: int) -> TaskGen:
     """``free_unref_page_commit`` with IRQs off (spec §4.2). The push and the read of ``high`` are
     one step; the read of ``batch`` and the flush another (the 88e8ac11d2ea window)."""
     mt = s.cached_mt[pfn]
-    del s.inflight[pfn]
+    landed(s, pfn, must=True)
     pbmt = get_pfnblock_migratetype(s, pfn)
     if mt >= MIGRATE_PCPTYPES:
         if mt == MT.ISOLATE:
@@ -64,6 +66,7 @@ def free_unref_page_commit(s: System, t: Task, pfn: int) -> TaskGen:
     pcp = s.pcp[t.cpu]
     pcp.lists[mt].insert(0, pfn)
     pcp.count += 1
+    page_moved(s, PCP, pfn, 0, 1)
     high = pcp.high
     if s.tracing:
         s.klog(
@@ -125,6 +128,7 @@ def free_pcppages_bulk(s: System, cpu: int, count: int, pcp: PerCpuPages) -> Non
         lst = pcp.lists[mtidx]
         while True:
             local.append(lst.pop())
+            page_moved(s, PCP, local[-1], 0, -1)
             pcp.count -= 1
             count -= 1
             if not count:
@@ -152,10 +156,12 @@ def rmqueue_bulk(s: System, count: int, lst: list[int], mt: int) -> int:
         if pfn is None:
             break
         lst.append(pfn)
+        page_moved(s, PCP, pfn, 0, 1)
         taken += 1
         if s.cached_mt[pfn] == MT.CMA:
             s.zone.nr_free_cma_pages -= 1
     s.zone.nr_free_pages -= taken
+    s.dirty |= PCP | FREECOUNT
     return taken
 
 
@@ -174,7 +180,9 @@ def rmqueue_pcplist(s: System, t: Task, mt: int) -> TaskGen:
         if not lst:
             return None
     pcp.count -= 1
-    return lst.pop(0)
+    pfn = lst.pop(0)
+    page_moved(s, PCP, pfn, 0, -1)
+    return pfn
 
 
 def rmqueue(s: System, order: int, mt: int) -> int | None:
@@ -217,7 +225,7 @@ def __free_pages(s: System, t: Task, pfn: int, order: int) -> TaskGen:
         return None
     mt = get_pfnblock_migratetype(s, pfn)
     yield None
-    del s.inflight[pfn]
+    landed(s, pfn, must=True)
     free_one_page(s, pfn, order, mt)
     if s.tracing:
         s.klog(t.cpu, f"__free_pages_ok(pfn {pfn}, order {order}): to the buddy")

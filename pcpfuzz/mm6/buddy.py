@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT
+from pcpfuzz.dirty import landed
 from pcpfuzz.mm.buddy import (
     __mod_zone_freepage_state,
     add_to_free_list,
@@ -54,7 +55,7 @@ def free_one_page(s: System, t: Task, pfn: int, order: int, mt: int) -> TaskGen:
     yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
     if s.zone.nr_isolate_pageblock or mt == MT.ISOLATE:
         mt = get_pfnblock_migratetype(s, pfn)
-    s.inflight.pop(pfn, None)
+    landed(s, pfn)
     __free_one_page(s, pfn, order, mt)
     spin_unlock(s, t, s.zone_lock)
     return None

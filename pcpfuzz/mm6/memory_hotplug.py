@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from pcpfuzz.constants import MT
+from pcpfuzz.dirty import ONLINE, PRESENT
 from pcpfuzz.mm.buddy import get_pfnblock_migratetype, set_pageblock_migratetype
 from pcpfuzz.mm.hotplug import (
     __offline_isolated_pages,
@@ -133,9 +134,11 @@ def run_online_pages(s: System, t: Task, block: int, k: HotplugCallees) -> TaskG
         yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
         s.zone.managed_pages += 1 << order
         s.page_present[pfn : pfn + (1 << order)] = [True] * (1 << order)
+        s.dirty |= PRESENT
         k.free_one_page(s, pfn, order)
         spin_unlock(s, t, s.zone_lock)
     s.block_online[block] = True
+    s.dirty |= ONLINE
     yield None
     s.zone.present_pages += end - start
     yield from k.undo_isolate_page_range(s, t, start, end, MT.MOVABLE)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, SWAP_CLUSTER_MAX, mt_name
+from pcpfuzz.dirty import CACHED, FREECOUNT, PCP, landed, page_moved
 from pcpfuzz.mm.buddy import __mod_zone_freepage_state, __rmqueue, get_pfnblock_migratetype
 from pcpfuzz.mm.locking import spin_lock, spin_trylock, spin_unlock
 from pcpfuzz.mm.pcp import allocated, pcp_use
@@ -41,6 +42,7 @@ def free_unref_page_prepare(s: System, t: Task, pfn: int, order: int) -> None:
     (``set_pcppage_migratetype``)."""
     mt = get_pfnblock_migratetype(s, pfn)
     s.cached_mt[pfn] = mt
+    s.dirty |= CACHED
     if s.tracing:
         s.klog(t.cpu, f"free_unref_page_prepare(pfn {pfn}, order {order}): mt {mt_name(mt)}")
 
@@ -100,6 +102,7 @@ def free_pcppages_bulk(
         lst = pcp.lists[pindex]
         while True:
             pfn = lst.pop()
+            page_moved(s, PCP, pfn, order, -1)
             mt = s.cached_mt[pfn]
             count -= 1 << order
             pcp.count -= 1 << order
@@ -123,9 +126,10 @@ def free_unref_page_commit(
     """``free_unref_page_commit`` (§2.1), under ``pcp->lock``: push and count (one step), then
     the ``high``/``batch`` reads and any flush (the next)."""
     pindex = pcp.pindex(mt, order)
-    s.inflight.pop(pfn)
+    landed(s, pfn, must=True)
     pcp.lists[pindex].insert(0, pfn)
     pcp.count += 1 << order
+    page_moved(s, PCP, pfn, order, 1)
     yield IRQ_OFF
     pcp_use(s, t, pcp, "free_unref_page_commit reads high and batch of")
     free_high = bool(pcp.free_factor) and 0 < order <= PAGE_ALLOC_COSTLY_ORDER
@@ -224,10 +228,12 @@ def rmqueue_bulk(s: System, t: Task, order: int, count: int, lst: list[int], mt:
         if pfn is None:
             break
         lst.append(pfn)
+        page_moved(s, PCP, pfn, order, 1)
         taken += 1
         if s.cached_mt[pfn] == MT.CMA:
             s.zone.nr_free_cma_pages -= 1 << order
     s.zone.nr_free_pages -= taken << order
+    s.dirty |= PCP | FREECOUNT
     spin_unlock(s, t, s.zone_lock)
     return taken
 
@@ -275,6 +281,7 @@ def refill_pcplist(
     yield section
     pcp_use(s, t, pcp, "rmqueue_pcplist adds the refill to the count of")
     pcp.count += n << order
+    s.dirty |= PCP
     if not lst:
         spin_unlock(s, t, pcp.lock)
         return False
@@ -289,6 +296,7 @@ def pop_pcplist(
     ``pcp_spin_unlock``; returns the pfn."""
     pfn = lst.pop(0)
     pcp.count -= 1 << order
+    page_moved(s, PCP, pfn, order, -1)
     spin_unlock(s, t, pcp.lock)
     return pfn
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
+from pcpfuzz.dirty import OPAQUE, PCP, SIZING
 from pcpfuzz.mm.locking import mutex_lock, mutex_unlock, spin_lock, spin_unlock
 from pcpfuzz.mm.pageset import (
     __zone_set_pageset_high_and_batch,
@@ -82,6 +83,7 @@ def pages_min(s: System) -> int:
 def __setup_per_zone_wmarks(s: System) -> None:
     """``__setup_per_zone_wmarks`` (§5.5), the zone being the only lowmem zone."""
     (s.zone.watermark,) = per_zone_wmarks(pages_min(s), (s.zone.managed_pages,))
+    s.dirty |= SIZING
 
 
 def zone_high_batch(s: System, cpu_online: int = 0) -> tuple[int, int]:
@@ -173,6 +175,7 @@ def run_setup_zone_pageset(
     ``zone_set_pageset_high_and_batch(zone, 0)`` (the zone's cache is not reset)."""
     s.zone.pageset_is_boot = False
     s.pcp = [init(s, pcp.lock) for pcp in s.pcp]
+    s.dirty |= PCP | OPAQUE | SIZING
     yield None
     yield from zone_set_pageset_high_and_batch(s, t, 0)
     return None
@@ -196,6 +199,7 @@ def zone_pcp_reset(
             pcp.freed = True
     s.zone.pageset_is_boot = True
     s.pcp = [(init or per_cpu_pages_init)(s, pcp.lock) for pcp in s.pcp]
+    s.dirty |= PCP | OPAQUE | SIZING
 
 
 def run_high_fraction_sysctl(
@@ -259,6 +263,7 @@ def zone_pcp_disable(s: System, t: Task) -> TaskGen:
 def v61_boot(s: System) -> None:
     """Boot: the pagesets and their locks, the watermarks, then the pcp sizes."""
     s.pcp = [per_cpu_pages_init(s, SpinLock(f"pcp{cpu}->lock")) for cpu in range(len(s.pcp))]
+    s.dirty |= PCP | OPAQUE | SIZING
     s.spinlocks[:] = [s.zone_lock, *(pcp.lock for pcp in s.pcp)]
     if not s.zone.present_pages:
         return
@@ -266,5 +271,7 @@ def v61_boot(s: System) -> None:
     high, batch = zone_high_batch(s)
     s.zone.pageset_is_boot = False
     s.zone.pageset_high, s.zone.pageset_batch = high, batch
+    s.dirty |= SIZING
     for pcp in s.pcp:
         pcp.high, pcp.batch = high, batch
+        s.dirty |= SIZING

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import FALLBACKS, MT, mt_name
+from pcpfuzz.dirty import FREECOUNT
 from pcpfuzz.mm import buddy as mm
 from pcpfuzz.mm.buddy import (
     buddy_merge_likely,
@@ -44,6 +45,7 @@ def account_freepages(s: System, nr_pages: int, mt: int) -> None:
     ISOLATE."""
     if mt == MT.ISOLATE:
         return
+    s.dirty |= FREECOUNT
     s.zone.nr_free_pages += nr_pages
     if mt == MT.CMA:
         s.zone.nr_free_cma_pages += nr_pages

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pcpfuzz.dirty import SIZING
 from pcpfuzz.mm.locking import spin_unlock
 from pcpfuzz.mm.pcp import pcp_use
 from pcpfuzz.mm6.drain import run_drain_all_pages
@@ -80,6 +81,7 @@ def decay_pcp_high(s: System, t: Task) -> TaskGen:
         pcp.high = max(
             pcp.count - (batch << PCP_BATCH_SCALE_MAX), pcp.high - (pcp.high >> 3), high_min
         )
+        s.dirty |= SIZING
         todo += pcp.high > high_min
     to_drain = pcp.count - pcp.high
     if s.tracing:

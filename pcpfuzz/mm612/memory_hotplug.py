@@ -9,6 +9,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import MT
+from pcpfuzz.dirty import ONLINE
 from pcpfuzz.mm.hotplug import remove_free_blocks
 from pcpfuzz.mm.locking import spin_lock, spin_unlock
 from pcpfuzz.mm6.memory_hotplug import HotplugCallees, run_offline_pages, run_online_pages
@@ -32,6 +33,7 @@ def __offline_isolated_pages(s: System, t: Task, start: int, end: int) -> TaskGe
     free block in range leaves its list with ``del_page_from_free_list(.., MIGRATE_ISOLATE)``
     (type-checked, not counted). A page that is not PageBuddy is the kernel's BUG_ON."""
     s.block_online[start // s.geo.block_pages] = False
+    s.dirty |= ONLINE
     yield None
     yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
     remove_free_blocks(s, start, end, partial(del_page_from_free_list, mt=MT.ISOLATE))

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, mt_name
+from pcpfuzz.dirty import CACHED, PCP, SIZING, landed, page_moved
 from pcpfuzz.mm.buddy import get_pfnblock_migratetype
 from pcpfuzz.mm.locking import spin_lock, spin_trylock, spin_unlock
 from pcpfuzz.mm.pcp import allocated, pcp_use
@@ -38,7 +39,7 @@ def free_one_page(s: System, t: Task, pfn: int, order: int, to_tail: bool = Fals
     """v6.12 ``free_one_page`` (§2.5): under ``zone->lock``, ``split_large_buddy`` (each
     pageblock's type read under the lock)."""
     yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
-    s.inflight.pop(pfn, None)
+    landed(s, pfn)
     split_large_buddy(s, pfn, order, to_tail)
     spin_unlock(s, t, s.zone_lock)
     return None
@@ -89,6 +90,7 @@ def free_pcppages_bulk(
         lst = pcp.lists[pindex]
         while True:
             pfn = lst.pop()
+            page_moved(s, PCP, pfn, order, -1)
             mt = get_pfnblock_migratetype(s, pfn)
             count -= 1 << order
             pcp.count -= 1 << order
@@ -143,10 +145,11 @@ def free_unref_page_commit(
     ``nr_pcp_high`` and any flush (the next)."""
     pcp.alloc_factor >>= 1
     pindex = pcp.pindex(mt, order)
-    s.inflight.pop(pfn)
+    landed(s, pfn, must=True)
     pcp.lists[pindex].insert(0, pfn)
     s.cached_mt[pfn] = mt
     pcp.count += 1 << order
+    page_moved(s, PCP | CACHED, pfn, order, 1)
     batch = pcp.batch
     free_high = False
     if 0 < order <= PAGE_ALLOC_COSTLY_ORDER:
@@ -163,6 +166,7 @@ def free_unref_page_commit(
     yield PREEMPT_OFF
     pcp_use(s, t, pcp, "free_unref_page_commit reads high of")
     high = nr_pcp_high(pcp, batch, free_high)
+    s.dirty |= SIZING
     if s.tracing:
         s.klog(
             t.cpu,
@@ -270,6 +274,7 @@ def rmqueue_bulk(s: System, t: Task, order: int, count: int, lst: list[int], mt:
         lst.append(pfn)
         s.cached_mt[pfn] = mt
         taken += 1
+        page_moved(s, PCP | CACHED, pfn, order, 1)
     spin_unlock(s, t, s.zone_lock)
     return taken
 
@@ -286,6 +291,7 @@ def rmqueue_pcplist(s: System, t: Task, order: int, mt: int) -> TaskGen:
     lst = pcp.lists[pcp.pindex(mt, order)]
     if not lst:
         batch = nr_pcp_alloc(pcp, order)
+        s.dirty |= SIZING
         yield PREEMPT_OFF
         refill = refill_pcplist(s, t, pcp, lst, order, batch, mt, rmqueue_bulk, PREEMPT_OFF)
         if not (yield from refill):

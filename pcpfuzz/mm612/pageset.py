@@ -7,6 +7,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
+from pcpfuzz.dirty import OPAQUE, PCP, SIZING
 from pcpfuzz.mm.locking import mutex_unlock
 from pcpfuzz.mm.pcp import pcp_use
 from pcpfuzz.mm.sizing import (
@@ -58,12 +59,15 @@ def pageset_update(s: System, t: Task, cpu: int, triple: tuple[int, int, int]) -
             t.cpu, f"pageset_update(CPU{cpu}): high_min/max/batch -> {high_min}/{high_max}/{batch}"
         )
     pcp.batch, pcp.clamped = batch, False
+    s.dirty |= SIZING
     yield None
     pcp_use(s, t, pcp, "pageset_update writes high_min to")
     pcp.high_min, pcp.clamped = high_min, False
+    s.dirty |= SIZING
     yield None
     pcp_use(s, t, pcp, "pageset_update writes high_max to")
     pcp.high_max, pcp.clamped = high_max, False
+    s.dirty |= SIZING
     yield None
     return None
 
@@ -83,6 +87,7 @@ def zone_set_pageset_high_and_batch(s: System, t: Task, cpu_online: int) -> Task
         s.note("pageset update skipped: unchanged")
         return None
     s.zone612.high_min, s.zone612.high_max, s.zone612.batch = triple
+    s.dirty |= SIZING
     yield from __zone_set_pageset_high_and_batch(s, t, triple)
     return None
 
@@ -152,6 +157,7 @@ def v612_boot(s: System) -> None:
     """Boot: the pagesets and their locks, the zone's cache, the watermarks, the triple."""
     s.zone612 = ZonePageset612()
     s.pcp = [per_cpu_pages_init(s, SpinLock(f"pcp{cpu}->lock")) for cpu in range(len(s.pcp))]
+    s.dirty |= PCP | OPAQUE | SIZING
     s.spinlocks[:] = [s.zone_lock, *(pcp.lock for pcp in s.pcp)]
     if not s.zone.present_pages:
         return
@@ -159,5 +165,7 @@ def v612_boot(s: System) -> None:
     triple = zone_high_min_max_batch(s)
     s.zone.pageset_is_boot = False
     s.zone612.high_min, s.zone612.high_max, s.zone612.batch = triple
+    s.dirty |= SIZING
     for pcp in s.pcp:
         pcp.high_min, pcp.high_max, pcp.batch = triple
+        s.dirty |= SIZING

@@ -42,9 +42,13 @@ HISTORY = frozenset(
         "returned",
         "tracing",
         "mutexes",
+        "dirty",
+        "free_journal",
+        "page_journal",
     }
 )
-"""``System`` attributes that record the past (or, ``mutexes``, repeat other attributes)."""
+"""``System`` attributes that record the past (or, ``mutexes``, repeat other attributes; the
+dirty marks and journals: what changed since the incremental checker last looked)."""
 _PLAIN = frozenset({type(None), bool, int, str, float})
 TID_FIELDS = frozenset({"tid", "owner", "holder"})
 """Attribute names that hold a task id, wherever they occur."""
