@@ -3,14 +3,20 @@ trivial state machine of the same shape, in the same run, and of the model alone
 
 Each repetition runs, with the same seed, settings and number of examples and steps
 (generation only, no database): the project's machine on v5.11 (no known bug, so every example
-runs to its end) on the default geometry; a trivial machine with the same rule signature (two
-integer choices and ``st.data()``) that adds an integer, and one invariant; and a replay of the
-project machine's traces through ``pcpfuzz.trace.execute`` (the model, every invariant after
-every action, ``finish`` at the end) without Hypothesis. The table keeps the median of the
-repetitions; the ratio is the project machine's time per step over the trivial one's.
+runs to its end) on the default geometry; the trivial machine, one rule of the signature the
+project machine had until issue 17 (two integer choices and ``st.data()``) that adds an
+integer, and one invariant: the fixed reference of the ratio; the same trivial machine with one
+integer choice (the project machine's signature since); and a replay of the project machine's
+traces through ``pcpfuzz.trace.execute`` (the model, every invariant after every action,
+``finish`` at the end) without Hypothesis. The table keeps the median of the repetitions; the
+ratio is the project machine's time per step over the trivial one's.
 
-    python benchmarks/hypothesis_overhead.py            # about a minute
-    python benchmarks/hypothesis_overhead.py --quick    # a few seconds
+``--baseline REV`` measures the same in this tree and in commit ``REV``'s (exported to a
+temporary directory, ``benchmarks/baseline.py``), alternately, and prints both sides.
+
+    python benchmarks/hypothesis_overhead.py                      # about a minute
+    python benchmarks/hypothesis_overhead.py --baseline 1e60c94   # both trees, a few minutes
+    python benchmarks/hypothesis_overhead.py --quick              # a few seconds
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import machine, save, show  # noqa: E402
+from baseline import compare_hypothesis, exported  # noqa: E402
 from hypothesis import HealthCheck, Phase, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.stateful import (  # noqa: E402
@@ -39,9 +46,10 @@ from pcpfuzz.geometry import DEFAULT_GEOMETRY  # noqa: E402
 from pcpfuzz.profiles import get_profile  # noqa: E402
 from pcpfuzz.trace import execute  # noqa: E402
 from stateful.kinds import CHOICES  # noqa: E402
-from stateful.machine import ARG_CHOICES, PcpMachine, machine_for  # noqa: E402
+from stateful.machine import ARG_CHOICES, STEP_CHOICES, PcpMachine, machine_for  # noqa: E402
 
 PROFILE = "v5.11"
+ONE_INT = "trivial machine, one integer"
 
 
 class Trivial(RuleBasedStateMachine):
@@ -61,6 +69,25 @@ class Trivial(RuleBasedStateMachine):
     def act(self, choice: int, arg: int, data: st.DataObject) -> None:
         Trivial.steps += 1
         self.total += choice + arg
+
+    @invariant()
+    def non_negative(self) -> None:
+        assert self.total >= 0
+
+
+class TrivialOneInt(RuleBasedStateMachine):
+    """The trivial machine with the project machine's one-integer rule signature."""
+
+    steps = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    @rule(step=st.integers(0, STEP_CHOICES - 1))
+    def act(self, step: int) -> None:
+        TrivialOneInt.steps += 1
+        self.total += step
 
     @invariant()
     def non_negative(self) -> None:
@@ -105,8 +132,9 @@ def repetition(rep: int, examples: int, steps: int) -> dict[str, dict[str, float
     ours = machine_for(get_profile(PROFILE), DEFAULT_GEOMETRY, traces)
     ours_s = timed_run(ours, rep, examples, steps)
     ours_steps = sum(map(len, traces.traces))
-    Trivial.steps = 0
+    Trivial.steps = TrivialOneInt.steps = 0
     trivial_s = timed_run(Trivial, rep, examples, steps)
+    one_int_s = timed_run(TrivialOneInt, rep, examples, steps)
     began = time.perf_counter()
     for actions in traces.traces:
         execute(get_profile(PROFILE), DEFAULT_GEOMETRY, actions)
@@ -114,6 +142,7 @@ def repetition(rep: int, examples: int, steps: int) -> dict[str, dict[str, float
     return {
         "project machine": {"seconds": ours_s, "steps": ours_steps},
         "trivial machine": {"seconds": trivial_s, "steps": Trivial.steps},
+        ONE_INT: {"seconds": one_int_s, "steps": TrivialOneInt.steps},
         "model alone (replay)": {"seconds": model_s, "steps": ours_steps},
     }
 
@@ -146,10 +175,41 @@ def show_rows(rows: dict[str, dict[str, float]], title: str) -> tuple[float, flo
         ),
     )
     print(
-        f"project machine / trivial machine: {ratio:.2f}x the time per step; outside the "
-        f"model (Hypothesis and the machine's choosing): {outside:.0%} of a step"
+        f"project machine / trivial machine: {ratio:.2f}x the time per step "
+        f"({ours['us_per_step'] / rows[ONE_INT]['us_per_step']:.2f}x the one-integer one's); "
+        f"outside the model (Hypothesis and the machine's choosing): {outside:.0%} of a step"
     )
     return ratio, outside
+
+
+def show_baseline(rev: str, hyp: dict[str, dict], title: str) -> None:
+    """Print µs per step here and at ``rev`` (``compare_hypothesis``) and each side's ratio."""
+    before, after = hyp["before"]["us_per_step"], hyp["after"]["us_per_step"]
+
+    def us(side: dict[str, float], name: str) -> str:
+        return f"{side[name]:.0f}" if name in side else "-"
+
+    show(
+        f"Before ({rev}) / after: {title}",
+        ("run", "before", "after", "after/before"),
+        [
+            (
+                name,
+                us(before, name),
+                us(after, name),
+                f"{after[name] / before[name]:.2f}" if name in before else "-",
+            )
+            for name in after
+        ]
+        + [
+            (
+                "project / trivial (same side)",
+                f"{hyp['before']['ratio']:.2f}x",
+                f"{hyp['after']['ratio']:.2f}x",
+                "",
+            )
+        ],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,17 +218,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=25, help="steps per example")
     ap.add_argument("--repeat", type=int, default=5, help="repetitions (the median is kept)")
     ap.add_argument("--quick", action="store_true", help="tiny budget (smoke test)")
+    ap.add_argument("--baseline", metavar="REV", help="also measure commit REV, alternately")
     ap.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/)")
     args = ap.parse_args(argv)
     started = machine()
     examples, steps, repeat = args.examples, args.steps, args.repeat
     if args.quick:
         examples, steps, repeat = 5, 10, 1
-    rows = measure(examples, steps, repeat)
     title = (
-        f"Hypothesis steps/s on {PROFILE}, default geometry: {examples} examples x {steps} "
+        f"Hypothesis on {PROFILE}, default geometry: {examples} examples x {steps} "
         f"steps, median of {repeat}"
     )
+    if args.baseline:
+        with exported(args.baseline) as base:
+            hyp = compare_hypothesis(base, examples, steps, repeat)
+        show_baseline(args.baseline, hyp, f"{title}, µs per step")
+        data = {"profile": PROFILE, "examples": examples, "steps": steps, "repeat": repeat}
+        save("hypothesis_overhead", {**data, "baseline": args.baseline, **hyp}, args.out, started)
+        return 0
+    rows = measure(examples, steps, repeat)
     ratio, outside = show_rows(rows, title)
     save(
         "hypothesis_overhead",

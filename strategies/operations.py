@@ -89,7 +89,8 @@ def options(op: str, s: System) -> tuple[tuple[int, ...], ...]:
     weight, before keeping the enabled ones: allocations by order and type (as ``orders``
     and ``migratetypes``); offline and ``alloc_contig_range`` the range of the page where the
     action is (``hot_pfn``: races happen where the CPUs' work overlaps) half of the time;
-    free lists the enabled runs of pool pages; the others every value the geometry allows."""
+    frees the pool's blocks, newest allocation first; free lists the enabled runs of pool
+    pages; the others every value the geometry allows."""
     geo = s.geo
     hot = hot_pfn(s)
     match op:
@@ -112,6 +113,8 @@ def options(op: str, s: System) -> tuple[tuple[int, ...], ...]:
             return _with_hot(blocks, None if hot is None else (hot // geo.block_pages,))
         case "online_pages":
             return tuple((b,) for b in range(geo.nr_blocks))
+        case "free_pages":
+            return tuple((p,) for p, blk in reversed(s.allocated.items()) if blk.holder is None)
     return tuple(get_op(op).args(s))
 
 
