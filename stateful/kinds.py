@@ -1,9 +1,14 @@
 """The kinds of action the state machine chooses among, their weights, and which are enabled.
 
-A step makes two choices: a (kind, CPU) pair, and an index into the arguments of a start.
+A step's one integer names a (kind, CPU) pair and an index into the arguments of a start.
 Every kind stays available in every example, so the ingredients of a race (a free, an
 isolation, the scheduling that interleaves them) meet in every example; the weights decide
-how often.
+how often. ``Scan`` finds what is enabled in a state lazily, once per step.
+
+A kind is added with one line in ``WEIGHTS`` (its name and weight; ``CHOICES`` and the
+machine's integer range follow), provided the kind is a CPU action of
+``pcpfuzz.actions.ACTION_TYPES`` (enabled as ``System.why_not`` says) or a start of
+``START_OPS``.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from pcpfuzz.actions import ACTION_TYPES, Action, Start
+from pcpfuzz.engines.choice import KINDS, cpu_groups
 from pcpfuzz.ops import OPS
 from pcpfuzz.ops import but_the_last_block as _keep_one
 from pcpfuzz.system import System
@@ -72,7 +78,7 @@ order: a shrunk example prefers kinds listed first."""
 
 WEIGHTED_KINDS: tuple[str, ...] = tuple(k for k, w in WEIGHTS.items() for _ in range(w))
 CPU_SLOTS = 8
-"""CPU slots per kind in a choice (32 x 8 = 256 choices, all drawn uniformly by Hypothesis).
+"""CPU slots per kind in a choice (32 x 8 = 256 choices).
 A slot names CPU ``slot % nr_cpus``, or for scheduling kinds goes through the example's
 ``schedule``; a CPU no slot names is reached when the chosen pair cannot act (``pick_choice``)."""
 CHOICES: tuple[tuple[str, int], ...] = tuple(
@@ -121,39 +127,76 @@ def but_the_last_block(s: System, op: str) -> list[tuple[int, ...]]:
     return _keep_one(s, args) if op == "offline_pages" else args
 
 
+GROUPED: dict[str, str] = {"step": "step", "run": "run", "work": "work", "signal": "signal"}
+"""CPU-action kinds whose CPUs ``pcpfuzz.engines.choice.cpu_groups`` lists in its one pass over
+the CPUs (under its own kind names); CPU hotplug comes from its ``cpu`` group, split by whether
+the CPU is online. Any other CPU-action kind asks ``System.why_not`` for each CPU."""
+HOTPLUG = {"cpu_down": True, "cpu_up": False}
+"""The CPU hotplug kinds, by whether the CPU they take is online."""
+GROUP_KINDS = frozenset(KINDS)
+"""Every group ``cpu_groups`` can list."""
+
+
+class Scan:
+    """What is enabled in one state, each part computed when first asked and kept: the CPU
+    groups (one pass over the CPUs), each operation's enabled arguments (``args``). A step
+    makes one ``Scan``; the state must not change while it is used."""
+
+    def __init__(self, s: System, args: ArgsFn = all_args) -> None:
+        self.s = s
+        self.args_fn = args
+        self._groups: dict[str, list[int]] | None = None
+        self._args: dict[str, list[tuple[int, ...]]] = {}
+
+    def groups(self) -> dict[str, list[int]]:
+        """``cpu_groups`` of every kind."""
+        if self._groups is None:
+            self._groups = cpu_groups(self.s, GROUP_KINDS)
+        return self._groups
+
+    def op_args(self, op: str) -> list[tuple[int, ...]]:
+        """The arguments the driver may give ``op`` now (``args``)."""
+        got = self._args.get(op)
+        if got is None:
+            got = self._args[op] = self.args_fn(self.s, op)
+        return got
+
+    def kind_cpus(self, kind: str) -> list[int]:
+        """The CPUs that can take ``kind`` (as ``System.why_not`` decides for CPU actions; a
+        start kind needs an idle online CPU and arguments for its operation)."""
+        s = self.s
+        if kind in GROUPED:
+            return self.groups().get(GROUPED[kind], [])
+        if kind in HOTPLUG:
+            online = HOTPLUG[kind]
+            return [i for i in self.groups().get("cpu", ()) if s.cpus[i].online == online]
+        if kind in CPU_ACTIONS:
+            action = CPU_ACTIONS[kind]
+            return [i for i in range(len(s.cpus)) if s.why_not(action(i)) is None]
+        op = start_op(s, kind)
+        if not OPS[op].available(s.profile):
+            return []
+        idle = self.groups().get("start", [])
+        return idle if idle and self.op_args(op) else []
+
+    def enabled(self) -> dict[str, list[int]]:
+        """Each kind enabled, with the CPUs that can take it."""
+        out: dict[str, list[int]] = {}
+        for kind in (*CPU_ACTIONS, *START_OPS):
+            able = self.kind_cpus(kind)
+            if able:
+                out[kind] = able
+        return out
+
+
 def kind_cpus(s: System, kind: str, args: ArgsFn = all_args) -> list[int]:
-    """The CPUs that can take ``kind`` in ``s`` (``System.why_not`` decides for CPU actions;
-    a start kind needs an idle online CPU and ``args`` for its operation)."""
-    cpus = range(len(s.cpus))
-    if kind in CPU_ACTIONS:
-        action = CPU_ACTIONS[kind]
-        return [i for i in cpus if s.why_not(action(i)) is None]
-    op = start_op(s, kind)
-    if not OPS[op].available(s.profile):
-        return []
-    idle = [i for i in cpus if s.cpus[i].online and s.cpus[i].task is None]
-    return idle if idle and args(s, op) else []
+    """``Scan.kind_cpus`` in ``s``."""
+    return Scan(s, args).kind_cpus(kind)
 
 
 def enabled_kinds(s: System, args: ArgsFn = all_args) -> dict[str, list[int]]:
-    """Each kind enabled in ``s``, with the CPUs that can take it (``kind_cpus``)."""
-    out: dict[str, list[int]] = {}
-    for kind in (*CPU_ACTIONS, *START_OPS):
-        able = kind_cpus(s, kind, args)
-        if able:
-            out[kind] = able
-    return out
-
-
-def can_act(s: System, kind: str, cpu: int, args: ArgsFn = all_args) -> bool:
-    """Whether ``kind`` is enabled on ``cpu`` (as ``enabled_kinds`` would say)."""
-    if not 0 <= cpu < len(s.cpus):
-        return False
-    if kind in CPU_ACTIONS:
-        return s.why_not(CPU_ACTIONS[kind](cpu)) is None
-    c = s.cpus[cpu]
-    op = start_op(s, kind)
-    return c.online and c.task is None and OPS[op].available(s.profile) and bool(args(s, op))
+    """Each kind enabled in ``s``, with the CPUs that can take it (``Scan.enabled``)."""
+    return Scan(s, args).enabled()
 
 
 def choose(
@@ -163,23 +206,29 @@ def choose(
     args: ArgsFn = all_args,
     off: frozenset[str] = frozenset(),
 ) -> tuple[str, int]:
-    """``pick_choice`` in ``s``, with the kinds in ``off`` left out (unless nothing else can
-    act). Lazily: the chosen kind's CPUs, then those of the kinds by which time passes; the
-    full list of enabled kinds only when none of them can act (a test checks the equality)."""
+    """``choose_in`` a fresh ``Scan`` of ``s``."""
+    return choose_in(index, Scan(s, args), sched, off)
+
+
+def choose_in(
+    index: int, scan: Scan, sched: tuple[int, ...], off: frozenset[str] = frozenset()
+) -> tuple[str, int]:
+    """``pick_choice`` in the scanned state, with the kinds in ``off`` left out (unless nothing
+    else can act). Lazily: the chosen kind's CPUs, then those of the kinds by which time
+    passes; the full list of enabled kinds only when none of them can act (a test checks the
+    equality)."""
     kind, slot = CHOICES[index]
-    nr_cpus = len(s.cpus)
+    nr_cpus = len(scan.s.cpus)
     if kind not in off:
-        cpu = _slot_cpu(kind, slot, nr_cpus, sched)
-        if can_act(s, kind, cpu, args):
-            return kind, cpu
-        cpus = kind_cpus(s, kind, args)
+        cpus = scan.kind_cpus(kind)
         if cpus:
-            return kind, cpus[index % len(cpus)]
-    passing = {k: kind_cpus(s, k, args) for k in PASSING if k not in off}
+            cpu = _slot_cpu(kind, slot, nr_cpus, sched)
+            return kind, cpu if cpu in cpus else cpus[index % len(cpus)]
+    passing = {k: scan.kind_cpus(k) for k in PASSING if k not in off}
     pair = _time_passes(index, passing, nr_cpus, sched)
     if pair is not None:
         return pair
-    enabled = enabled_kinds(s, args)
+    enabled = scan.enabled()
     if enabled.keys() - off:
         for k in off & enabled.keys():
             del enabled[k]

@@ -46,9 +46,10 @@ from stateful.kinds import (
     START_OPS,
     SWARM,
     ArgsFn,
+    Scan,
     all_args,
     but_the_last_block,
-    choose,
+    choose_in,
     schedule,
     start_op,
 )
@@ -116,7 +117,9 @@ class PcpMachine(RuleBasedStateMachine):
     profile: ClassVar[Profile]
     observer: ClassVar[Observer | None] = None
     allowed: ClassVar[ArgsFn] = staticmethod(all_args)
-    geometries: ClassVar[st.SearchStrategy[Geometry]] = st.just(DEFAULT_GEOMETRY)
+    boot_with: ClassVar[st.SearchStrategy[tuple[Geometry, int, int, tuple[int, ...]]]]
+    """The boot draw: a geometry; the slow CPU + 1 modulo ``nr_cpus + 1`` (0: none); the swarm
+    level 0-4; one value 0-3 per ``SWARM`` kind, which is left out when below the level."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -135,12 +138,13 @@ class PcpMachine(RuleBasedStateMachine):
         return self.system.geo
 
     def _boot(self, data: st.DataObject) -> System:
-        """Boot the model on a drawn geometry; draw the slow CPU, if any, and the swarm."""
-        geometry = data.draw(self.geometries, "geometry")
-        slow = data.draw(st.integers(0, geometry.nr_cpus), "slow CPU + 1 (0: none)")
-        self.sched = schedule(geometry.nr_cpus, slow - 1 if slow else None)
-        level = data.draw(st.integers(0, 4), "swarm level")
-        self.off = frozenset(k for k in SWARM if data.draw(st.integers(0, 3), k) < level)
+        """Boot the model on a drawn geometry, with a slow CPU or none and a swarm (one draw:
+        each draw from ``st.data()`` costs Hypothesis more than its value)."""
+        geometry, slow, level, swarm = data.draw(self.boot_with, "geometry, slow CPU, swarm")
+        nr_cpus = geometry.nr_cpus
+        slow %= nr_cpus + 1
+        self.sched = schedule(nr_cpus, slow - 1 if slow else None)
+        self.off = frozenset(k for k, x in zip(SWARM, swarm, strict=True) if x < level)
         self.system = System(self.profile, geometry)
         return self.system
 
@@ -152,11 +156,12 @@ class PcpMachine(RuleBasedStateMachine):
         mutations and shrinking keep later steps aligned."""
         s = self.system or self._boot(data)
         choice, arg = step % len(CHOICES), step // len(CHOICES)
-        kind, cpu = choose(choice, s, self.sched, self.allowed, self.off)
+        scan = Scan(s, self.allowed)
+        kind, cpu = choose_in(choice, scan, self.sched, self.off)
         action: Action
         if kind in START_OPS:
             op = start_op(s, kind)
-            action = Start(cpu, op, choose_arguments(op, s, arg, self.allowed(s, op)))
+            action = Start(cpu, op, choose_arguments(op, s, arg, scan.op_args(op)))
         else:
             action = CPU_ACTIONS[kind](cpu)
         self._apply(action)
@@ -233,7 +238,9 @@ def machine_for(
     Machine.__name__ = Machine.__qualname__ = name
     Machine.profile = profile
     Machine.observer = observer
-    Machine.geometries = st.just(geometries) if isinstance(geometries, Geometry) else geometries
+    geos = st.just(geometries) if isinstance(geometries, Geometry) else geometries
+    swarm = st.tuples(*(st.integers(0, 3) for _ in SWARM))
+    Machine.boot_with = st.tuples(geos, st.integers(0, 255), st.integers(0, 4), swarm)
     if keep_populated:
         Machine.allowed = staticmethod(but_the_last_block)
     return Machine
