@@ -11,8 +11,10 @@ traces through ``pcpfuzz.trace.execute`` (the model, every invariant after every
 ``finish`` at the end) without Hypothesis. The table keeps the median of the repetitions; the
 ratio is the project machine's time per step over the trivial one's.
 
-``--baseline REV`` measures the same in this tree and in commit ``REV``'s (exported to a
-temporary directory, ``benchmarks/baseline.py``), alternately, and prints both sides.
+Times are CPU seconds of the process (the machine is shared; CPU time is what a step costs).
+``--baseline REV`` runs this script's repetitions on commit ``REV``'s tree (exported to a
+temporary directory, ``benchmarks/baseline.py``; ``$PCPFUZZ_BENCH_TREE`` puts that tree's
+packages first) and on this one, alternately, and prints both sides.
 
     python benchmarks/hypothesis_overhead.py                      # about a minute
     python benchmarks/hypothesis_overhead.py --baseline 1e60c94   # both trees, a few minutes
@@ -22,16 +24,23 @@ temporary directory, ``benchmarks/baseline.py``), alternately, and prints both s
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+TREE_ENV = "PCPFUZZ_BENCH_TREE"
+HERE = Path(__file__).resolve()
+TREE = Path(os.environ.get(TREE_ENV) or HERE.parent.parent)
+"""The tree whose machine and model are measured (this one unless ``$PCPFUZZ_BENCH_TREE``)."""
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(TREE))
 
 from _common import machine, save, show  # noqa: E402
-from baseline import compare_hypothesis, exported  # noqa: E402
+from baseline import exported  # noqa: E402
 from hypothesis import HealthCheck, Phase, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.stateful import (  # noqa: E402
@@ -46,7 +55,9 @@ from pcpfuzz.geometry import DEFAULT_GEOMETRY  # noqa: E402
 from pcpfuzz.profiles import get_profile  # noqa: E402
 from pcpfuzz.trace import execute  # noqa: E402
 from stateful.kinds import CHOICES  # noqa: E402
-from stateful.machine import ARG_CHOICES, STEP_CHOICES, PcpMachine, machine_for  # noqa: E402
+from stateful.machine import ARG_CHOICES, PcpMachine, machine_for  # noqa: E402
+
+assert Path(machine_for.__code__.co_filename).is_relative_to(TREE), machine_for.__code__
 
 PROFILE = "v5.11"
 ONE_INT = "trivial machine, one integer"
@@ -84,7 +95,7 @@ class TrivialOneInt(RuleBasedStateMachine):
         super().__init__()
         self.total = 0
 
-    @rule(step=st.integers(0, STEP_CHOICES - 1))
+    @rule(step=st.integers(0, len(CHOICES) * ARG_CHOICES - 1))
     def act(self, step: int) -> None:
         TrivialOneInt.steps += 1
         self.total += step
@@ -111,7 +122,7 @@ class Traces:
 
 
 def timed_run(cls: type[RuleBasedStateMachine], rep: int, examples: int, steps: int) -> float:
-    """Wall seconds of one generation-only run of ``cls`` with seed ``rep``."""
+    """CPU seconds of one generation-only run of ``cls`` with seed ``rep``."""
     chosen = settings(
         max_examples=examples,
         stateful_step_count=steps,
@@ -121,9 +132,9 @@ def timed_run(cls: type[RuleBasedStateMachine], rep: int, examples: int, steps: 
         suppress_health_check=list(HealthCheck),
     )
     seed(rep)(cls)
-    began = time.perf_counter()
+    began = time.process_time()
     run_state_machine_as_test(cls, settings=chosen)
-    return time.perf_counter() - began
+    return time.process_time() - began
 
 
 def repetition(rep: int, examples: int, steps: int) -> dict[str, dict[str, float]]:
@@ -135,10 +146,10 @@ def repetition(rep: int, examples: int, steps: int) -> dict[str, dict[str, float
     Trivial.steps = TrivialOneInt.steps = 0
     trivial_s = timed_run(Trivial, rep, examples, steps)
     one_int_s = timed_run(TrivialOneInt, rep, examples, steps)
-    began = time.perf_counter()
+    began = time.process_time()
     for actions in traces.traces:
         execute(get_profile(PROFILE), DEFAULT_GEOMETRY, actions)
-    model_s = time.perf_counter() - began
+    model_s = time.process_time() - began
     return {
         "project machine": {"seconds": ours_s, "steps": ours_steps},
         "trivial machine": {"seconds": trivial_s, "steps": Trivial.steps},
@@ -182,28 +193,59 @@ def show_rows(rows: dict[str, dict[str, float]], title: str) -> tuple[float, flo
     return ratio, outside
 
 
+def one_side(tree: Path, rep: int, examples: int, steps: int) -> dict[str, float]:
+    """µs per step of each run of repetition ``rep`` on ``tree`` (a subprocess)."""
+    done = subprocess.run(
+        [sys.executable, str(HERE), "--one-rep", str(rep), "--examples", str(examples)]
+        + ["--steps", str(steps)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tree,
+        env={**os.environ, TREE_ENV: str(tree)},
+    )
+    if done.returncode:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(f"hypothesis_overhead: repetition {rep} failed on {tree}: {last}")
+    return json.loads(done.stdout)
+
+
+def us_per_step(rep: int, examples: int, steps: int) -> dict[str, float]:
+    """µs per step of each run of one repetition here."""
+    return {
+        n: 1e6 * r["seconds"] / max(r["steps"], 1)
+        for n, r in repetition(rep, examples, steps).items()
+    }
+
+
+def against(base: Path, examples: int, steps: int, repeat: int) -> dict[str, dict]:
+    """Each side's median µs per step of each run and median project/trivial ratio, over
+    ``repeat`` repetitions run alternately on ``base`` and here."""
+    per: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
+    for rep in range(repeat):
+        for side, tree in (("before", base), ("after", TREE)):
+            per[side].append(one_side(tree, rep, examples, steps))
+    out = {}
+    for side, reps in per.items():
+        us = {name: statistics.median(r[name] for r in reps) for name in reps[0]}
+        ratio = statistics.median(r["project machine"] / r["trivial machine"] for r in reps)
+        out[side] = {"us_per_step": us, "ratio": ratio}
+    return out
+
+
 def show_baseline(rev: str, hyp: dict[str, dict], title: str) -> None:
-    """Print µs per step here and at ``rev`` (``compare_hypothesis``) and each side's ratio."""
+    """Print µs per step here and at ``rev`` (``against``) and each side's ratio."""
     before, after = hyp["before"]["us_per_step"], hyp["after"]["us_per_step"]
-
-    def us(side: dict[str, float], name: str) -> str:
-        return f"{side[name]:.0f}" if name in side else "-"
-
     show(
         f"Before ({rev}) / after: {title}",
         ("run", "before", "after", "after/before"),
         [
-            (
-                name,
-                us(before, name),
-                us(after, name),
-                f"{after[name] / before[name]:.2f}" if name in before else "-",
-            )
+            (name, f"{before[name]:.0f}", f"{after[name]:.0f}", f"{after[name] / before[name]:.2f}")
             for name in after
         ]
         + [
             (
-                "project / trivial (same side)",
+                "project / trivial machine (same side)",
                 f"{hyp['before']['ratio']:.2f}x",
                 f"{hyp['after']['ratio']:.2f}x",
                 "",
@@ -219,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5, help="repetitions (the median is kept)")
     ap.add_argument("--quick", action="store_true", help="tiny budget (smoke test)")
     ap.add_argument("--baseline", metavar="REV", help="also measure commit REV, alternately")
+    ap.add_argument("--one-rep", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/)")
     args = ap.parse_args(argv)
     started = machine()
@@ -229,9 +272,12 @@ def main(argv: list[str] | None = None) -> int:
         f"Hypothesis on {PROFILE}, default geometry: {examples} examples x {steps} "
         f"steps, median of {repeat}"
     )
+    if args.one_rep is not None:
+        print(json.dumps(us_per_step(args.one_rep, examples, steps)))
+        return 0
     if args.baseline:
         with exported(args.baseline) as base:
-            hyp = compare_hypothesis(base, examples, steps, repeat)
+            hyp = against(base, examples, steps, repeat)
         show_baseline(args.baseline, hyp, f"{title}, µs per step")
         data = {"profile": PROFILE, "examples": examples, "steps": steps, "repeat": repeat}
         save("hypothesis_overhead", {**data, "baseline": args.baseline, **hyp}, args.out, started)
