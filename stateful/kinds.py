@@ -21,6 +21,7 @@ from pcpfuzz.actions import ACTION_TYPES, Action, Start
 from pcpfuzz.engines.choice import KINDS, cpu_groups
 from pcpfuzz.ops import OPS
 from pcpfuzz.ops import but_the_last_block as _keep_one
+from pcpfuzz.profiles import Profile
 from pcpfuzz.system import System
 
 START_OPS: dict[str, str] = {
@@ -45,10 +46,24 @@ PROFILE_OPS: dict[str, tuple[str, ...]] = {
 
 def start_op(s: System, kind: str) -> str:
     """The operation start kind ``kind`` runs on ``s``'s profile."""
-    for name in PROFILE_OPS.get(kind, ()):
-        if OPS[name].available(s.profile):
-            return name
-    return START_OPS[kind]
+    return profile_start_ops(s.profile)[kind] or START_OPS[kind]
+
+
+def profile_start_ops(profile: Profile) -> dict[str, str | None]:
+    """Each start kind's operation on ``profile``: the first of its ``PROFILE_OPS`` and its
+    ``START_OPS`` one that the profile has, None when it has none; computed once per profile
+    object."""
+    hit = _PROFILE_START_OPS.get(id(profile))
+    if hit is None or hit[0] is not profile:
+        ops: dict[str, str | None] = {}
+        for kind in START_OPS:
+            names = (*PROFILE_OPS.get(kind, ()), START_OPS[kind])
+            ops[kind] = next((n for n in names if OPS[n].available(profile)), None)
+        hit = _PROFILE_START_OPS[id(profile)] = (profile, ops)
+    return hit[1]
+
+
+_PROFILE_START_OPS: dict[int, tuple[Profile, dict[str, str | None]]] = {}
 
 
 CPU_ACTIONS: dict[str, type[Action]] = {k: c for k, c in ACTION_TYPES.items() if c is not Start}
@@ -147,6 +162,7 @@ class Scan:
         self.args_fn = args
         self._groups: dict[str, list[int]] | None = None
         self._args: dict[str, list[tuple[int, ...]]] = {}
+        self._ops = profile_start_ops(s.profile)
 
     def groups(self) -> dict[str, list[int]]:
         """``cpu_groups`` of every kind."""
@@ -173,8 +189,8 @@ class Scan:
         if kind in CPU_ACTIONS:
             action = CPU_ACTIONS[kind]
             return [i for i in range(len(s.cpus)) if s.why_not(action(i)) is None]
-        op = start_op(s, kind)
-        if not OPS[op].available(s.profile):
+        op = self._ops[kind]
+        if op is None:
             return []
         idle = self.groups().get("start", [])
         return idle if idle and self.op_args(op) else []
