@@ -60,6 +60,8 @@ RACE_WINDOW = "a free was in flight while an isolation or pcp-disable ran"
 while an isolation pass ran, a range was held isolated, or pcplists were disabled."""
 ARG_CHOICES = 256
 """Values of a step's argument index (a multiple of the usual option counts)."""
+SWARM_PER_DRAW = 3
+"""``SWARM`` kinds per boot integer (two bits each: 0-63)."""
 STEP_CHOICES = len(CHOICES) * ARG_CHOICES
 """Values of a step's one integer: ``choice + len(CHOICES) * arg``. Hypothesis draws a wide
 integer range mostly small (a fifth below 256, Hypothesis 6.170): the choice, the low part,
@@ -117,9 +119,11 @@ class PcpMachine(RuleBasedStateMachine):
     profile: ClassVar[Profile]
     observer: ClassVar[Observer | None] = None
     allowed: ClassVar[ArgsFn] = staticmethod(all_args)
-    boot_with: ClassVar[st.SearchStrategy[tuple[Geometry, int, int, tuple[int, ...]]]]
-    """The boot draw: a geometry; the slow CPU + 1 modulo ``nr_cpus + 1`` (0: none); the swarm
-    level 0-4; one value 0-3 per ``SWARM`` kind, which is left out when below the level."""
+    boot_with: ClassVar[st.SearchStrategy[tuple]]
+    """The boot draw: a geometry; ``5 * slot + level``, the swarm level 0-4 and the slow CPU + 1
+    at ``slot`` modulo ``nr_cpus + 1`` (0: none); two bits per ``SWARM`` kind, a value 0-3
+    below which level leaves the kind out, packed ``SWARM_PER_DRAW`` to an integer. Few and
+    small integers: each costs Hypothesis a draw, and below 256 it draws them uniformly."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -138,13 +142,15 @@ class PcpMachine(RuleBasedStateMachine):
         return self.system.geo
 
     def _boot(self, data: st.DataObject) -> System:
-        """Boot the model on a drawn geometry, with a slow CPU or none and a swarm (one draw:
-        each draw from ``st.data()`` costs Hypothesis more than its value)."""
-        geometry, slow, level, swarm = data.draw(self.boot_with, "geometry, slow CPU, swarm")
+        """Boot the model on a drawn geometry, with a slow CPU or none and a swarm (one draw
+        from ``st.data()``, ``boot_with``)."""
+        geometry, config, *packs = data.draw(self.boot_with, "geometry, slow CPU, swarm")
         nr_cpus = geometry.nr_cpus
-        slow %= nr_cpus + 1
+        slot, level = divmod(config, 5)
+        slow = slot % (nr_cpus + 1)
         self.sched = schedule(nr_cpus, slow - 1 if slow else None)
-        self.off = frozenset(k for k, x in zip(SWARM, swarm, strict=True) if x < level)
+        values = [pack >> 2 * i & 3 for pack in packs for i in range(SWARM_PER_DRAW)]
+        self.off = frozenset(k for k, x in zip(SWARM, values, strict=False) if x < level)
         self.system = System(self.profile, geometry)
         return self.system
 
@@ -239,8 +245,8 @@ def machine_for(
     Machine.profile = profile
     Machine.observer = observer
     geos = st.just(geometries) if isinstance(geometries, Geometry) else geometries
-    swarm = st.tuples(*(st.integers(0, 3) for _ in SWARM))
-    Machine.boot_with = st.tuples(geos, st.integers(0, 255), st.integers(0, 4), swarm)
+    packs = (st.integers(0, 4**SWARM_PER_DRAW - 1) for _ in range(0, len(SWARM), SWARM_PER_DRAW))
+    Machine.boot_with = st.tuples(geos, st.integers(0, 254), *packs)
     if keep_populated:
         Machine.allowed = staticmethod(but_the_last_block)
     return Machine
