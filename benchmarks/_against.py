@@ -18,6 +18,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def verified(rev: str) -> str:
+    """``rev`` when it names a commit of this repository; else a one-line error naming it and
+    exit status 2 (before anything is run or written)."""
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode:
+        print(f"--baseline {rev}: not a commit of {ROOT}", file=sys.stderr)
+        raise SystemExit(2)
+    return rev
+
+
 def run_script(tree: Path, script: str, args: list[str]) -> dict:
     """``tree``'s ``benchmarks/<script>`` with ``args`` and ``--out`` a temporary file; the JSON
     it wrote. Exits with a one-line message naming the tree when the script fails."""

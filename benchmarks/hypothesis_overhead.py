@@ -43,6 +43,7 @@ TREE = Path(os.environ.get(TREE_ENV) or HERE.parent.parent)
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(TREE))
 
+from _against import verified  # noqa: E402
 from _common import machine, save, show  # noqa: E402
 from baseline import exported  # noqa: E402
 from hypothesis import HealthCheck, Phase, seed, settings  # noqa: E402
@@ -290,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(us_per_step(args.one_rep, examples, steps)))
         return 0
     if args.baseline:
-        with exported(args.baseline) as base:
+        with exported(verified(args.baseline)) as base:
             hyp = against(base, examples, steps, repeat)
         show_baseline(args.baseline, hyp, f"{title}, µs per step")
         data = {"profile": PROFILE, "examples": examples, "steps": steps, "repeat": repeat}

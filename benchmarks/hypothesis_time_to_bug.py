@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _against import both_sides  # noqa: E402
+from _against import both_sides, verified  # noqa: E402
 from _common import detection, machine, median, save, seconds, show  # noqa: E402
 from baseline import exported  # noqa: E402
 
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         n, budget_s, shrink_s = 2, 5.0, 2.0
     if args.baseline:
-        data = against(args.baseline, profiles, n, budget_s, shrink_s)
+        data = against(verified(args.baseline), profiles, n, budget_s, shrink_s)
         save("hypothesis_time_to_bug_baseline", data, args.out, started)
         return 0
     rows, summaries = [], {}

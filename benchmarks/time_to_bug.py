@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _against import both_sides  # noqa: E402
+from _against import both_sides, verified  # noqa: E402
 from _common import detection, engines, machine, median, save, seconds, show  # noqa: E402
 from baseline import exported  # noqa: E402
 
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         budget_s = min(budget_s, 3.0)
     names = list(engines(args.engine))
     if args.baseline:
-        data = against(args.baseline, profiles, names, seeds, budget_s)
+        data = against(verified(args.baseline), profiles, names, seeds, budget_s)
         save("time_to_bug_baseline", data, args.out, started)
         return 0
     rows = []
