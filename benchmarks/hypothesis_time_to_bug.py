@@ -8,7 +8,11 @@ The table gives the detection rate, the median and worst time (and examples) to 
 failure, the length of the first failing example, of Hypothesis's shrunk one and of the final
 one, and the shrink time; the JSON has every seed's row and traces.
 
+``--baseline REV`` runs the same seeds with this tree's script and commit ``REV``'s (exported to
+a temporary directory), one profile at a time alternately, and prints both side by side.
+
     python benchmarks/hypothesis_time_to_bug.py                 # 20 seeds of v5.9-nofix
+    python benchmarks/hypothesis_time_to_bug.py --baseline 1e60c94 --seeds 10
     python benchmarks/hypothesis_time_to_bug.py --quick         # 2 seeds, small budgets
     python benchmarks/hypothesis_time_to_bug.py --profile v5.11-unforced-disable --seeds 5
 """
@@ -23,7 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _against import both_sides, verified  # noqa: E402
 from _common import detection, machine, median, save, seconds, show  # noqa: E402
+from baseline import exported  # noqa: E402
 
 from pcpfuzz.engines.base import Failure  # noqa: E402
 from pcpfuzz.engines.hypothesis_engine import (  # noqa: E402
@@ -96,6 +102,45 @@ def summary(rows: list[dict]) -> dict[str, object]:
     }
 
 
+def against(rev: str, profiles: list[str], n: int, budget_s: float, shrink_s: float) -> dict:
+    """This tree's and ``rev``'s script on the same seeds, alternately; printed side by side."""
+    chunks = [
+        ["--profile", p, "--seeds", str(n), "--budget", str(budget_s), "--shrink", str(shrink_s)]
+        for p in profiles
+    ]
+    with exported(rev) as base:
+        results = both_sides(base, "hypothesis_time_to_bug.py", chunks)
+    rows = {
+        p: {side: per[side]["summaries"][p] for side in per}
+        for p, per in zip(profiles, results, strict=True)
+    }
+
+    def pair(s: dict, key: str, fmt=str) -> str:
+        return f"{fmt(s['before'][key])} / {fmt(s['after'][key])}"
+
+    def shrink_time(side: dict) -> str:
+        both = side["median_hypothesis_shrink_seconds"] + side["median_trace_shrink_seconds"]
+        return seconds(both)
+
+    show(
+        f"hypothesis engine, before ({rev}) / after: {n} seeds ({budget_s:g} s search, "
+        f"Hypothesis shrink at most {shrink_s:g} s, then pcpfuzz.shrink)",
+        ("profile", "detected", "median ttf", "median examples", "final lengths", "median shrink"),
+        (
+            (
+                p,
+                f"{s['before']['detected']}/{n} / {s['after']['detected']}/{n}",
+                pair(s, "median_time_to_failure", seconds),
+                pair(s, "median_examples_to_failure"),
+                pair(s, "lengths"),
+                f"{shrink_time(s['before'])} / {shrink_time(s['after'])}",
+            )
+            for p, s in rows.items()
+        ),
+    )
+    return {"baseline": rev, "seeds": n, "budget_seconds": budget_s, "summaries": rows}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", action="append", help="profile (repeatable; v5.9-nofix)")
@@ -106,12 +151,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--quick", action="store_true", help="2 seeds, 5 s budgets")
     ap.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/)")
+    ap.add_argument("--baseline", metavar="REV", help="also run commit REV's, side by side")
     args = ap.parse_args(argv)
     started = machine()
     profiles = args.profile or ["v5.9-nofix"]
     n, budget_s, shrink_s = args.seeds, args.budget, args.shrink
     if args.quick:
         n, budget_s, shrink_s = 2, 5.0, 2.0
+    if args.baseline:
+        data = against(verified(args.baseline), profiles, n, budget_s, shrink_s)
+        save("hypothesis_time_to_bug_baseline", data, args.out, started)
+        return 0
     rows, summaries = [], {}
     for profile in profiles:
         these = []

@@ -5,8 +5,13 @@ median and worst time to the first failure (before shrinking), the median shrink
 median of the two together, and the shrunk lengths against the shortest trace any engine or
 seed of this run found for the same invariant ("shortest known").
 
+``--baseline REV`` runs the same seeds with this tree's script and with commit ``REV``'s
+(exported to a temporary directory), one (profile, engine) at a time alternately, and prints
+each figure of both side by side, with the median episodes to the first failure.
+
     python benchmarks/time_to_bug.py              # 20 seeds, 10 s each (a few minutes)
     python benchmarks/time_to_bug.py --quick      # 2 seeds, v5.9-nofix only, 3 s budget
+    python benchmarks/time_to_bug.py --profile v5.9-nofix --engine random --baseline 1e60c94
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _against import both_sides, verified  # noqa: E402
 from _common import detection, engines, machine, median, save, seconds, show  # noqa: E402
+from baseline import exported  # noqa: E402
 
 from pcpfuzz.engines.base import budget_for  # noqa: E402
 from pcpfuzz.ladder import geometry_for  # noqa: E402
@@ -88,6 +95,74 @@ def summarize(rows: list[dict], budget_s: float) -> list[dict[str, object]]:
     return out
 
 
+def _episodes(result: dict, profile: str, engine: str) -> float:
+    """Median episodes (examples) to the first failure of one side's found runs."""
+    runs = result["runs"]
+    return median([r["examples"] for r in runs if r["found"] and r["engine"] == engine])
+
+
+def against(rev: str, profiles: list[str], names: list[str], seeds: int, budget_s: float) -> dict:
+    """This tree's and ``rev``'s script on the same seeds, alternately; printed side by side."""
+    chunks = [
+        ["--profile", p, "--engine", e, "--seeds", str(seeds), "--seconds", str(budget_s)]
+        for p in profiles
+        for e in names
+    ]
+    with exported(rev) as base:
+        results = both_sides(base, "time_to_bug.py", chunks)
+    rows = []
+    for chunk, per in zip(chunks, results, strict=True):
+        profile, engine = chunk[1], chunk[3]
+        b, a = (per[side]["summary"][0] for side in ("before", "after"))
+        rows.append(
+            {
+                "profile": profile,
+                "engine": engine,
+                "before": b,
+                "after": a,
+                "episodes_before": _episodes(per["before"], profile, engine),
+                "episodes_after": _episodes(per["after"], profile, engine),
+            }
+        )
+
+    def pair(r: dict, key: str) -> str:
+        return f"{seconds(r['before'][key])} / {seconds(r['after'][key])}"
+
+    def ratio(r: dict, key: str) -> str:
+        return f"{r['after'][key] / r['before'][key]:.2f}"
+
+    show(
+        f"Time to bug, before ({rev}) / after ({seeds} seeds, {budget_s:g} s budget per seed)",
+        (
+            "profile",
+            "engine",
+            "detected",
+            "median episodes",
+            "median TTF",
+            "TTF after/before",
+            "median TTF+shrink",
+            "shrunk lengths",
+        ),
+        (
+            (
+                r["profile"],
+                r["engine"],
+                f"{r['before']['detected']}/{r['before']['seeds']} / "
+                f"{r['after']['detected']}/{r['after']['seeds']}",
+                f"{r['episodes_before']:g} / {r['episodes_after']:g}",
+                pair(r, "median_time_to_failure"),
+                ratio(r, "median_time_to_failure"),
+                pair(r, "median_time_with_shrinking"),
+                " ".join(f"{n}x{k}" for k, n in r["before"]["lengths"].items())
+                + " / "
+                + " ".join(f"{n}x{k}" for k, n in r["after"]["lengths"].items()),
+            )
+            for r in rows
+        ),
+    )
+    return {"baseline": rev, "seeds": seeds, "budget_seconds": budget_s, "rows": rows}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="2 seeds, v5.9-nofix only")
@@ -96,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", action="append", help="engine (repeatable; default: all)")
     ap.add_argument("--profile", action="append", help="profile (repeatable; default: buggy)")
     ap.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/)")
+    ap.add_argument("--baseline", metavar="REV", help="also run commit REV's, side by side")
     args = ap.parse_args(argv)
     started = machine()
     seeds, budget_s, profiles = args.seeds, args.seconds, args.profile or list(BUGGY)
@@ -103,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         seeds, profiles = 2, args.profile or ["v5.9-nofix"]
         budget_s = min(budget_s, 3.0)
     names = list(engines(args.engine))
+    if args.baseline:
+        data = against(verified(args.baseline), profiles, names, seeds, budget_s)
+        save("time_to_bug_baseline", data, args.out, started)
+        return 0
     rows = []
     for profile in profiles:
         for engine in names:

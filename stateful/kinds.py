@@ -1,9 +1,14 @@
 """The kinds of action the state machine chooses among, their weights, and which are enabled.
 
-A step makes two choices: a (kind, CPU) pair, and an index into the arguments of a start.
+A step's one integer names a (kind, CPU) pair and an index into the arguments of a start.
 Every kind stays available in every example, so the ingredients of a race (a free, an
 isolation, the scheduling that interleaves them) meet in every example; the weights decide
-how often.
+how often. ``Scan`` finds what is enabled in a state lazily, once per step.
+
+A kind is added with one line in ``WEIGHTS`` (its name and weight; ``CHOICES`` and the
+machine's integer range follow), provided the kind is a CPU action of
+``pcpfuzz.actions.ACTION_TYPES`` (enabled as ``System.why_not`` says) or a start of
+``START_OPS``.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from pcpfuzz.actions import ACTION_TYPES, Action, Interrupt, Start
+from pcpfuzz.engines.choice import KINDS, cpu_groups
 from pcpfuzz.ops import OPS, nested_args
 from pcpfuzz.ops import but_the_last_block as _keep_one
+from pcpfuzz.profiles import Profile
 from pcpfuzz.system import System
 
 START_OPS: dict[str, str] = {
@@ -39,10 +46,24 @@ PROFILE_OPS: dict[str, tuple[str, ...]] = {
 
 def start_op(s: System, kind: str) -> str:
     """The operation start kind ``kind`` runs on ``s``'s profile."""
-    for name in PROFILE_OPS.get(kind, ()):
-        if OPS[name].available(s.profile):
-            return name
-    return START_OPS[kind]
+    return profile_start_ops(s.profile)[kind] or START_OPS[kind]
+
+
+def profile_start_ops(profile: Profile) -> dict[str, str | None]:
+    """Each start kind's operation on ``profile``: the first of its ``PROFILE_OPS`` and its
+    ``START_OPS`` one that the profile has, None when it has none; computed once per profile
+    object."""
+    hit = _PROFILE_START_OPS.get(id(profile))
+    if hit is None or hit[0] is not profile:
+        ops: dict[str, str | None] = {}
+        for kind in START_OPS:
+            names = (*PROFILE_OPS.get(kind, ()), START_OPS[kind])
+            ops[kind] = next((n for n in names if OPS[n].available(profile)), None)
+        hit = _PROFILE_START_OPS[id(profile)] = (profile, ops)
+    return hit[1]
+
+
+_PROFILE_START_OPS: dict[int, tuple[Profile, dict[str, str | None]]] = {}
 
 
 CPU_ACTIONS: dict[str, type[Action]] = {
@@ -76,7 +97,7 @@ is enabled only on the profiles that model interrupts (v6.1, v6.12)."""
 
 WEIGHTED_KINDS: tuple[str, ...] = tuple(k for k, w in WEIGHTS.items() for _ in range(w))
 CPU_SLOTS = 8
-"""CPU slots per kind in a choice (32 x 8 = 256 choices, all drawn uniformly by Hypothesis).
+"""CPU slots per kind in a choice (32 x 8 = 256 choices).
 A slot names CPU ``slot % nr_cpus``, or for scheduling kinds goes through the example's
 ``schedule``; a CPU no slot names is reached when the chosen pair cannot act (``pick_choice``)."""
 CHOICES: tuple[tuple[str, int], ...] = tuple(
@@ -125,20 +146,74 @@ def but_the_last_block(s: System, op: str) -> list[tuple[int, ...]]:
     return _keep_one(s, args) if op == "offline_pages" else args
 
 
+GROUPED: dict[str, str] = {"step": "step", "run": "run", "work": "work", "signal": "signal"}
+"""CPU-action kinds whose CPUs ``pcpfuzz.engines.choice.cpu_groups`` lists in its one pass over
+the CPUs (under its own kind names); CPU hotplug comes from its ``cpu`` group, split by whether
+the CPU is online. Any other CPU-action kind asks ``System.why_not`` for each CPU."""
+HOTPLUG = {"cpu_down": True, "cpu_up": False}
+"""The CPU hotplug kinds, by whether the CPU they take is online."""
+GROUP_KINDS = frozenset(KINDS)
+"""Every group ``cpu_groups`` can list."""
+
+
+class Scan:
+    """What is enabled in one state, each part computed when first asked and kept: the CPU
+    groups (one pass over the CPUs), each operation's enabled arguments (``args``). A step
+    makes one ``Scan``; the state must not change while it is used."""
+
+    def __init__(self, s: System, args: ArgsFn = all_args) -> None:
+        self.s = s
+        self.args_fn = args
+        self._groups: dict[str, list[int]] | None = None
+        self._args: dict[str, list[tuple[int, ...]]] = {}
+        self._ops = profile_start_ops(s.profile)
+
+    def groups(self) -> dict[str, list[int]]:
+        """``cpu_groups`` of every kind."""
+        if self._groups is None:
+            self._groups = cpu_groups(self.s, GROUP_KINDS)
+        return self._groups
+
+    def op_args(self, op: str) -> list[tuple[int, ...]]:
+        """The arguments the driver may give ``op`` now (``args``)."""
+        got = self._args.get(op)
+        if got is None:
+            got = self._args[op] = self.args_fn(self.s, op)
+        return got
+
+    def kind_cpus(self, kind: str) -> list[int]:
+        """The CPUs that can take ``kind`` (as ``System.why_not`` decides for CPU actions; a
+        start kind needs an idle online CPU and arguments for its operation)."""
+        s = self.s
+        if kind in GROUPED:
+            return self.groups().get(GROUPED[kind], [])
+        if kind in HOTPLUG:
+            online = HOTPLUG[kind]
+            return [i for i in self.groups().get("cpu", ()) if s.cpus[i].online == online]
+        if kind == "irq":
+            return [i for i in range(len(s.cpus)) if interrupts(s, i)]
+        if kind in CPU_ACTIONS:
+            action = CPU_ACTIONS[kind]
+            return [i for i in range(len(s.cpus)) if s.why_not(action(i)) is None]
+        op = self._ops[kind]
+        if op is None:
+            return []
+        idle = self.groups().get("start", [])
+        return idle if idle and self.op_args(op) else []
+
+    def enabled(self) -> dict[str, list[int]]:
+        """Each kind enabled, with the CPUs that can take it."""
+        out: dict[str, list[int]] = {}
+        for kind in (*CPU_ACTIONS, *START_OPS, "irq"):
+            able = self.kind_cpus(kind)
+            if able:
+                out[kind] = able
+        return out
+
+
 def kind_cpus(s: System, kind: str, args: ArgsFn = all_args) -> list[int]:
-    """The CPUs that can take ``kind`` in ``s`` (``System.why_not`` decides for CPU actions;
-    a start kind needs an idle online CPU and ``args`` for its operation)."""
-    cpus = range(len(s.cpus))
-    if kind == "irq":
-        return [i for i in cpus if interrupts(s, i)]
-    if kind in CPU_ACTIONS:
-        action = CPU_ACTIONS[kind]
-        return [i for i in cpus if s.why_not(action(i)) is None]
-    op = start_op(s, kind)
-    if not OPS[op].available(s.profile):
-        return []
-    idle = [i for i in cpus if s.cpus[i].online and s.cpus[i].task is None]
-    return idle if idle and args(s, op) else []
+    """``Scan.kind_cpus`` in ``s``."""
+    return Scan(s, args).kind_cpus(kind)
 
 
 def interrupts(s: System, cpu: int) -> list[Interrupt]:
@@ -147,26 +222,8 @@ def interrupts(s: System, cpu: int) -> list[Interrupt]:
 
 
 def enabled_kinds(s: System, args: ArgsFn = all_args) -> dict[str, list[int]]:
-    """Each kind enabled in ``s``, with the CPUs that can take it (``kind_cpus``)."""
-    out: dict[str, list[int]] = {}
-    for kind in (*CPU_ACTIONS, *START_OPS, "irq"):
-        able = kind_cpus(s, kind, args)
-        if able:
-            out[kind] = able
-    return out
-
-
-def can_act(s: System, kind: str, cpu: int, args: ArgsFn = all_args) -> bool:
-    """Whether ``kind`` is enabled on ``cpu`` (as ``enabled_kinds`` would say)."""
-    if not 0 <= cpu < len(s.cpus):
-        return False
-    if kind == "irq":
-        return bool(interrupts(s, cpu))
-    if kind in CPU_ACTIONS:
-        return s.why_not(CPU_ACTIONS[kind](cpu)) is None
-    c = s.cpus[cpu]
-    op = start_op(s, kind)
-    return c.online and c.task is None and OPS[op].available(s.profile) and bool(args(s, op))
+    """Each kind enabled in ``s``, with the CPUs that can take it (``Scan.enabled``)."""
+    return Scan(s, args).enabled()
 
 
 def choose(
@@ -176,23 +233,29 @@ def choose(
     args: ArgsFn = all_args,
     off: frozenset[str] = frozenset(),
 ) -> tuple[str, int]:
-    """``pick_choice`` in ``s``, with the kinds in ``off`` left out (unless nothing else can
-    act). Lazily: the chosen kind's CPUs, then those of the kinds by which time passes; the
-    full list of enabled kinds only when none of them can act (a test checks the equality)."""
+    """``choose_in`` a fresh ``Scan`` of ``s``."""
+    return choose_in(index, Scan(s, args), sched, off)
+
+
+def choose_in(
+    index: int, scan: Scan, sched: tuple[int, ...], off: frozenset[str] = frozenset()
+) -> tuple[str, int]:
+    """``pick_choice`` in the scanned state, with the kinds in ``off`` left out (unless nothing
+    else can act). Lazily: the chosen kind's CPUs, then those of the kinds by which time
+    passes; the full list of enabled kinds only when none of them can act (a test checks the
+    equality)."""
     kind, slot = CHOICES[index]
-    nr_cpus = len(s.cpus)
+    nr_cpus = len(scan.s.cpus)
     if kind not in off:
-        cpu = _slot_cpu(kind, slot, nr_cpus, sched)
-        if can_act(s, kind, cpu, args):
-            return kind, cpu
-        cpus = kind_cpus(s, kind, args)
+        cpus = scan.kind_cpus(kind)
         if cpus:
-            return kind, cpus[index % len(cpus)]
-    passing = {k: kind_cpus(s, k, args) for k in PASSING if k not in off}
+            cpu = _slot_cpu(kind, slot, nr_cpus, sched)
+            return kind, cpu if cpu in cpus else cpus[index % len(cpus)]
+    passing = {k: scan.kind_cpus(k) for k in PASSING if k not in off}
     pair = _time_passes(index, passing, nr_cpus, sched)
     if pair is not None:
         return pair
-    enabled = enabled_kinds(s, args)
+    enabled = scan.enabled()
     if enabled.keys() - off:
         for k in off & enabled.keys():
             del enabled[k]

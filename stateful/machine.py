@@ -1,19 +1,22 @@
 """The Hypothesis state machine over ``System.apply``, parametrised by profile and geometry.
 
-One rule, ``act``, makes one choice, a weighted (kind, CPU) pair (``stateful.kinds``: alloc,
-free, free of a page list, drain_local, drain_all, the fraction sysctl, ``alloc_contig_range``,
-the hwpoison ``zone_pcp_disable`` user, offline, online, CPU down/up, and the scheduling
-choices: step or run a CPU's task, run its drain work, signal an offline), then draws the
-arguments of a start among those enabled, and applies the action. A single rule keeps
-Hypothesis's per-rule swarm testing from separating the ingredients of a race; choosing among
-what is enabled means no example is rejected. Blocks to free come from the ``blocks`` bundle
-(``consumes``), whose handles follow migrated blocks. Each example boots with a slow CPU or
-none (its task is scheduled 1 time in 8: how the §15.1 window opens) and a swarm of disruptive
-kinds left out (``stateful.kinds.SWARM``).
+One rule, ``act``, draws one integer per step and decodes it into a weighted (kind, CPU) pair
+(``stateful.kinds``: alloc, free, free of a page list, drain_local, drain_all, the fraction
+sysctl, ``alloc_contig_range``, the hwpoison ``zone_pcp_disable`` user, offline, online, CPU
+down/up, and the scheduling choices: step or run a CPU's task, run its drain work, signal an
+offline) and an index into the arguments of a start among those enabled (for a free: the pool's
+blocks, newest first), and applies the action. A single rule keeps Hypothesis's per-rule swarm
+testing from separating the ingredients of a race; choosing among what is enabled means no
+example is rejected. The first step boots the example (geometry, a slow CPU or none, whose task
+is scheduled 1 time in 8: how the §15.1 window opens, and a swarm of disruptive kinds left out,
+``stateful.kinds.SWARM``) from ``st.data()``.
 
-Every invariant is checked after every action; at teardown every task runs to completion
-(``pcpfuzz.liveness.finish``, which checks OFFLINE-TERM) and the end state is checked. The
-applied actions are kept in ``trace``: a failure replays with ``pcpfuzz.trace.execute``.
+What Hypothesis costs per step is kept small (``benchmarks/hypothesis_overhead.py``): one
+integer draw, no ``@initialize`` rule (Hypothesis builds fresh strategies for it in every
+example), no bundle and no ``@invariant`` (every invariant is checked inside the rule, after
+the action). At teardown every task runs to completion (``pcpfuzz.liveness.finish``, which
+checks OFFLINE-TERM) and the end state is checked. The applied actions are kept in ``trace``:
+a failure replays with ``pcpfuzz.trace.execute``.
 """
 
 from __future__ import annotations
@@ -24,15 +27,7 @@ from typing import ClassVar, Protocol
 from hypothesis import event, note
 from hypothesis import strategies as st
 from hypothesis.control import current_build_context
-from hypothesis.stateful import (
-    Bundle,
-    RuleBasedStateMachine,
-    consumes,
-    initialize,
-    invariant,
-    multiple,
-    rule,
-)
+from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from pcpfuzz.actions import Action, Start
 from pcpfuzz.corpus import FoundBy, save_from_env
@@ -45,16 +40,16 @@ from pcpfuzz.shrink import shrink
 from pcpfuzz.system import System
 from pcpfuzz.trace import END
 from pcpfuzz.violation import Violation
-from stateful.handles import HandleTable
 from stateful.kinds import (
     CHOICES,
     CPU_ACTIONS,
     START_OPS,
     SWARM,
     ArgsFn,
+    Scan,
     all_args,
     but_the_last_block,
-    choose,
+    choose_in,
     interrupts,
     schedule,
     start_op,
@@ -65,10 +60,16 @@ RACE_WINDOW = "a free was in flight while an isolation or pcp-disable ran"
 """Label of examples where some free had prepared (cached its migratetype) but not committed
 while an isolation pass ran, a range was held isolated, or pcplists were disabled."""
 ARG_CHOICES = 256
-"""Values of a step's argument choice (a multiple of the usual option counts)."""
+"""Values of a step's argument index (a multiple of the usual option counts)."""
+SWARM_PER_DRAW = 3
+"""``SWARM`` kinds per boot integer (two bits each: 0-63)."""
+STEP_CHOICES = len(CHOICES) * ARG_CHOICES
+"""Values of a step's one integer: ``choice + len(CHOICES) * arg``. Hypothesis draws a wide
+integer range mostly small (a fifth below 256, Hypothesis 6.170): the choice, the low part,
+stays near uniform; the argument index, the high part, leans to the first options (the hot
+range, the newest block, order 0 MOVABLE), as shrinking does."""
 REPORT_SHRINK_SECONDS = 30.0
 """Time the trace shrinker gets on a failure reported under pytest."""
-STALE_HANDLE = "free drew a dead block handle (re-resolved to the newest live block)"
 
 
 def format_actions(actions: tuple[Action, ...], at: int) -> str:
@@ -119,12 +120,15 @@ class PcpMachine(RuleBasedStateMachine):
     profile: ClassVar[Profile]
     observer: ClassVar[Observer | None] = None
     allowed: ClassVar[ArgsFn] = staticmethod(all_args)
-    blocks = Bundle("blocks")
+    boot_with: ClassVar[st.SearchStrategy[tuple]]
+    """The boot draw: a geometry; ``5 * slot + level``, the swarm level 0-4 and the slow CPU + 1
+    at ``slot`` modulo ``nr_cpus + 1`` (0: none); two bits per ``SWARM`` kind, a value 0-3
+    below which level leaves the kind out, packed ``SWARM_PER_DRAW`` to an integer. Few and
+    small integers: each costs Hypothesis a draw, and below 256 it draws them uniformly."""
 
     def __init__(self) -> None:
         super().__init__()
         self.system: System | None = None
-        self.handles: HandleTable | None = None
         self.trace: list[Action] = []
         self.labels: set[str] = set()
         self.failed = False
@@ -138,44 +142,42 @@ class PcpMachine(RuleBasedStateMachine):
         assert self.system is not None
         return self.system.geo
 
-    def _boot(self, geometry: Geometry, data: st.DataObject) -> None:
-        slow = data.draw(st.integers(0, geometry.nr_cpus), "slow CPU + 1 (0: none)")
-        self.sched = schedule(geometry.nr_cpus, slow - 1 if slow else None)
-        level = data.draw(st.integers(0, 4), "swarm level")
-        self.off = frozenset(k for k in SWARM if data.draw(st.integers(0, 3), k) < level)
+    def _boot(self, data: st.DataObject) -> System:
+        """Boot the model on a drawn geometry, with a slow CPU or none and a swarm (one draw
+        from ``st.data()``, ``boot_with``)."""
+        geometry, config, *packs = data.draw(self.boot_with, "geometry, slow CPU, swarm")
+        nr_cpus = geometry.nr_cpus
+        slot, level = divmod(config, 5)
+        slow = slot % (nr_cpus + 1)
+        self.sched = schedule(nr_cpus, slow - 1 if slow else None)
+        values = [pack >> 2 * i & 3 for pack in packs for i in range(SWARM_PER_DRAW)]
+        self.off = frozenset(k for k, x in zip(SWARM, values, strict=False) if x < level)
         self.system = System(self.profile, geometry)
-        self.handles = HandleTable(self.system)
+        return self.system
 
-    @rule(
-        target=blocks,
-        choice=st.integers(0, len(CHOICES) - 1),
-        arg=st.integers(0, ARG_CHOICES - 1),
-        data=st.data(),
-    )
-    def act(self, choice: int, arg: int, data: st.DataObject) -> object:
-        """Apply the enabled action that ``choice`` (a kind and a CPU) and, for a start, ``arg``
-        (its arguments) or, for a free, a block drawn from ``blocks`` name; put the blocks
-        that entered the pool into ``blocks``. Every step makes the same two choices (a free
-        a third), so that Hypothesis's mutations and shrinking keep later steps aligned."""
-        s, handles = self.system, self.handles
-        assert s is not None and handles is not None
-        kind, cpu = choose(choice, s, self.sched, self.allowed, self.off)
+    @rule(step=st.integers(0, STEP_CHOICES - 1), data=st.data())
+    def act(self, step: int, data: st.DataObject) -> None:
+        """Apply the enabled action that ``step`` names: ``step % len(CHOICES)`` a kind and a
+        CPU, and, for a start, ``step // len(CHOICES)`` its arguments; check every invariant.
+        Every step makes this one choice (the first also boots), so that Hypothesis's
+        mutations and shrinking keep later steps aligned."""
+        s = self.system or self._boot(data)
+        choice, arg = step % len(CHOICES), step // len(CHOICES)
+        scan = Scan(s, self.allowed)
+        kind, cpu = choose_in(choice, scan, self.sched, self.off)
         action: Action
-        if kind == "free":
-            handle = data.draw(consumes(self.blocks), "block")
-            if not handles.live(handle):
-                self.labels.add(STALE_HANDLE)
-            action = Start(cpu, START_OPS[kind], (handles.resolve(handle),))
-        elif kind == "irq":
+        if kind == "irq":
             able = interrupts(s, cpu)
             action = able[arg % len(able)]
         elif kind in START_OPS:
             op = start_op(s, kind)
-            action = Start(cpu, op, choose_arguments(op, s, arg, self.allowed(s, op)))
+            action = Start(cpu, op, choose_arguments(op, s, arg, scan.op_args(op)))
         else:
             action = CPU_ACTIONS[kind](cpu)
         self._apply(action)
-        return multiple(*handles.update())
+        found = check(s)
+        if found:
+            self._fail(found[0], len(self.trace) - 1)
 
     def _apply(self, action: Action) -> None:
         s = self.system
@@ -184,15 +186,6 @@ class PcpMachine(RuleBasedStateMachine):
         self.trace.append(action)
         if s.inflight and (s.iso_users or s.isolation_passes or s.pcp_disabled):
             self.labels.add(RACE_WINDOW)
-
-    @invariant()
-    def invariants_hold(self) -> None:
-        """Every invariant of the profile, after every action."""
-        if self.system is None or self.failed:
-            return
-        found = check(self.system)
-        if found:
-            self._fail(found[0], len(self.trace) - 1)
 
     def teardown(self) -> None:
         """Bring the system to rest (OFFLINE-TERM, DEADLOCK) and check the end state; label
@@ -247,18 +240,17 @@ def machine_for(
     That is a use-after-free on every 5.x kernel (PCP-UAF; with an online in between, lost
     pages), so the property tests keep the zone populated to test the rest;
     ``tests/test_stateful.py`` has the zone-reset traces."""
-    boot_with = st.just(geometries) if isinstance(geometries, Geometry) else geometries
 
     class Machine(PcpMachine):
-        @initialize(geometry=boot_with, data=st.data())
-        def boot(self, geometry: Geometry, data: st.DataObject) -> None:
-            """Boot the model on ``geometry``; draw the slow CPU, if any."""
-            self._boot(geometry, data)
+        pass
 
     name = "Machine_" + "".join(c if c.isalnum() else "_" for c in profile.name)
     Machine.__name__ = Machine.__qualname__ = name
     Machine.profile = profile
     Machine.observer = observer
+    geos = st.just(geometries) if isinstance(geometries, Geometry) else geometries
+    packs = (st.integers(0, 4**SWARM_PER_DRAW - 1) for _ in range(0, len(SWARM), SWARM_PER_DRAW))
+    Machine.boot_with = st.tuples(geos, st.integers(0, 254), *packs)
     if keep_populated:
         Machine.allowed = staticmethod(but_the_last_block)
     return Machine

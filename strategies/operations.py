@@ -10,6 +10,7 @@ and ``choose_arguments`` (for an index a driver drew) pick one the op accepts ri
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from hypothesis import strategies as st
 
@@ -89,9 +90,49 @@ def options(op: str, s: System) -> tuple[tuple[int, ...], ...]:
     weight, before keeping the enabled ones: allocations by order and type (as ``orders``
     and ``migratetypes``); offline and ``alloc_contig_range`` the range of the page where the
     action is (``hot_pfn``: races happen where the CPUs' work overlaps) half of the time;
-    free lists the enabled runs of pool pages; the others every value the geometry allows."""
+    frees the pool's blocks, newest allocation first; free lists the enabled runs of pool
+    pages; the others every value the geometry allows."""
     geo = s.geo
-    hot = hot_pfn(s)
+    match op:
+        case "alloc_contig_range":
+            align = s.mm.contig_alignment(geo)
+            hot = hot_pfn(s)
+            return _with_hot(
+                _starts(geo.nr_pages, align), None if hot is None else (hot - hot % align,)
+            )
+        case "offline_pages":
+            hot = hot_pfn(s)
+            blocks = _static_options("online_pages", geo)
+            return _with_hot(blocks, None if hot is None else (hot // geo.block_pages,))
+        case "free_pages":
+            return tuple((p,) for p, blk in reversed(s.allocated.items()) if blk.holder is None)
+    if op in STATIC:
+        return _static_options(op, geo)
+    return tuple(get_op(op).args(s))
+
+
+STATIC = frozenset(
+    (
+        "alloc_pages",
+        "drain_local_pages",
+        "get_hwpoison_page",
+        "drain_all_pages",
+        "percpu_pagelist_fraction",
+        "online_pages",
+    )
+)
+"""Operations whose options depend on the geometry only (built once: ``_static_options``)."""
+
+
+@lru_cache(maxsize=64)
+def _starts(nr_pages: int, align: int) -> tuple[tuple[int, ...], ...]:
+    """Every ``align``-aligned start of an ``alloc_contig_range`` range."""
+    return tuple((pfn,) for pfn in range(0, nr_pages, align))
+
+
+@lru_cache(maxsize=64)
+def _static_options(op: str, geo: Geometry) -> tuple[tuple[int, ...], ...]:
+    """The options of ``op`` in ``STATIC``."""
     match op:
         case "alloc_pages":
             return tuple(
@@ -103,16 +144,9 @@ def options(op: str, s: System) -> tuple[tuple[int, ...], ...]:
             return ((1,), (0,))
         case "percpu_pagelist_fraction":
             return tuple((v,) for v in FRACTION_VALUES)
-        case "alloc_contig_range":
-            align = s.mm.contig_alignment(geo)
-            starts = tuple((pfn,) for pfn in range(0, geo.nr_pages, align))
-            return _with_hot(starts, None if hot is None else (hot - hot % align,))
-        case "offline_pages":
-            blocks = tuple((b,) for b in range(geo.nr_blocks))
-            return _with_hot(blocks, None if hot is None else (hot // geo.block_pages,))
         case "online_pages":
             return tuple((b,) for b in range(geo.nr_blocks))
-    return tuple(get_op(op).args(s))
+    raise ValueError(f"{op} has options that depend on the state")
 
 
 def choose_arguments(

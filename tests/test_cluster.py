@@ -84,21 +84,21 @@ def test_findings_from_many_units_are_one_corpus_file(
 
 
 def test_tally_takes_the_first_failure_in_serial_order_whatever_comes_home_first() -> None:
-    plan = list(units_for("v5.9-nofix", "random", 0, 16, 4))
-    assert plan == [(0, 0, 4), (0, 4, 4), (0, 8, 4), (0, 12, 4)]  # seed 0, its 16 episodes
-    tally = ProfileTally.start("v5.9-nofix", "random", 0, 16, 60.0, 4)
+    plan = list(units_for("v5.9-nofix", "random", 0, 20, 5))
+    assert plan == [(0, 0, 5), (0, 5, 5), (0, 10, 5), (0, 15, 5)]  # seed 0, its 20 episodes
+    tally = ProfileTally.start("v5.9-nofix", "random", 0, 20, 60.0, 5)
     sent = [tally.next_unit(time.monotonic()) for _ in plan]
     assert [(u.seed, u.first, u.examples, u.index) for u in sent] == [
         (*spec, i) for i, spec in enumerate(plan)
     ]
     outcomes = [run_unit(u) for u in sent]  # the real engine, one unit at a time
     finders = [o for o in outcomes if o.campaign.failure is not None]
-    assert finders, "seed 0 fails within its first 16 episodes"
+    assert finders, "seed 0 fails within its first 20 episodes (episode 16)"
     for o in reversed(outcomes):  # the last unit home first
         tally.record(o)
         assert tally.finding is None or o.unit.index <= finders[0].unit.index
     assert tally.finding == finders[0]
-    serial = run_unit(Unit("v5.9-nofix", "random", 0, 0, 16, 60.0, 0))
+    serial = run_unit(Unit("v5.9-nofix", "random", 0, 0, 20, 60.0, 0))
     assert tally.finding.campaign.failure == serial.campaign.failure
     assert tally.first_finder()["example"] == serial.example
 

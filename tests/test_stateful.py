@@ -17,7 +17,6 @@ from pcpfuzz.ops import campaign_keeps_populated
 from pcpfuzz.profiles import get_profile
 from pcpfuzz.system import NotEnabled, System
 from pcpfuzz.trace import execute
-from stateful.handles import HandleTable
 from stateful.kinds import (
     CHOICES,
     CPU_ACTIONS,
@@ -187,40 +186,6 @@ def test_campaigns_on_the_5x_kernels_keep_the_zone_populated() -> None:
     free = System(get_profile("v5.11"), ZONE_RESET_GEOMETRY)
     assert Start(0, "offline_pages", (0,)) not in kept.enabled()
     assert Start(0, "offline_pages", (0,)) in free.enabled()
-
-
-def test_handles_follow_blocks_that_offline_migrates() -> None:
-    s = System(get_profile("v5.10"), Geometry())
-    handles = HandleTable(s)
-    fresh = []
-    for action in (Start(0, "alloc_pages", (0, 1)), Run(0), Start(0, "alloc_pages", (0, 1))):
-        s.apply(action)
-        fresh += handles.update()
-    assert [h.pfn for h in fresh] == [56, 57]
-    s.apply(Start(1, "offline_pages", (3,)))
-    while s.cpus[1].task is not None:
-        s.apply(RunWork(0) if s.cpus[0].work_pending else Run(1))
-        assert handles.update() == []
-    assert s.events["page migrated"] == 2
-    assert all(handles.live(h) and not 48 <= h.pfn < 64 for h in fresh)
-    assert sorted(h.pfn for h in fresh) == s.pool()
-
-
-def test_a_dead_handle_resolves_to_the_newest_live_block() -> None:
-    s = System(get_profile("v5.11"), Geometry())
-    handles = HandleTable(s)
-    fresh = []
-    for action in (Start(0, "alloc_pages", (0, 1)), Run(0), Start(0, "alloc_pages", (0, 1))):
-        s.apply(action)
-        fresh += handles.update()
-    s.apply(Start(1, "alloc_pages", (1, 1)))
-    fresh += handles.update()
-    s.apply(Start(0, "free_unref_page_list", (56, 57)))
-    s.apply(Run(0))
-    handles.update()
-    dead, _, newest = fresh
-    assert not handles.live(dead) and dead.pfn is None
-    assert handles.resolve(dead) == newest.pfn
 
 
 V61_FINDINGS = ("DRAIN-LOCKED", "PCP-OFF", "PCP-HB", "FL-TYPE", "PCP-UAF")

@@ -1,6 +1,7 @@
 """The state machine's lazy choice (``stateful.kinds.choose``) names exactly the (kind, CPU)
 that ``pick_choice`` names over the full ``enabled_kinds`` list, with a swarm left out, on
-states of seeded random walks of several profiles (the 5.x kernels, v6.1, v6.12)."""
+states of seeded random walks of several profiles (the 5.x kernels, v6.1, v6.12); its ``Scan``
+lists the CPUs ``System.why_not`` enables."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from pcpfuzz.profiles import get_profile
 from pcpfuzz.system import System
 from stateful.kinds import (
     CHOICES,
+    CPU_ACTIONS,
     SWARM,
+    Scan,
     all_args,
     but_the_last_block,
     choose,
@@ -55,3 +58,18 @@ def test_the_lazy_choice_names_what_the_full_enabled_list_names(profile: str) ->
                 assert choose(i, s, sched, args, off) == pick_choice(i, kept, n, sched)
             checked += 1
     assert checked > 300
+
+
+@pytest.mark.parametrize("profile", ["v5.9-nofix", "v5.11", "v6.1", "v6.12"])
+def test_the_scan_lists_the_cpus_system_why_not_enables(profile: str) -> None:
+    """``Scan`` takes the scheduling, signal and hotplug kinds' CPUs from one pass over the
+    CPUs (``cpu_groups``): they are exactly those ``System.why_not`` enables."""
+    checked = 0
+    for seed in range(4):
+        for s in states(profile, seed, 60):
+            scan = Scan(s)
+            for kind, action in CPU_ACTIONS.items():
+                expect = [i for i in range(len(s.cpus)) if s.why_not(action(i)) is None]
+                assert scan.kind_cpus(kind) == expect, (kind, s.cpus)
+            checked += 1
+    assert checked > 150

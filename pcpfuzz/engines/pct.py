@@ -4,7 +4,8 @@ Each episode gives the CPUs distinct random priorities (all at least ``d``) and 
 priority change points among its ``k`` steps. At every step the highest-priority CPU that has
 something enabled runs one atomic step: its pending drain work first (the kworker preempts the
 task as soon as IRQs are on), else its task's next step, else, when idle, the start of an
-operation drawn as the ``random`` engine draws one (swarm, recency). At the ``i``-th change
+operation drawn as the ``random`` engine draws one (swarm, recency, and while a free is in
+flight often a racer of it, ``pcpfuzz.engines.steer``). At the ``i``-th change
 point that CPU's priority drops to ``d - i``, below every initial one. For a given choice of
 operations, a bug of depth ``d`` is then hit in one episode with probability at least
 ``1 / (n * k^(d-1))`` on ``n`` CPUs; the campaign reports that bound.
@@ -23,8 +24,9 @@ import random
 
 from pcpfuzz.actions import Action, RunWork, Step
 from pcpfuzz.engines.base import Budget, Campaign, register
-from pcpfuzz.engines.choice import Chooser, draw_swarm
+from pcpfuzz.engines.choice import draw_swarm
 from pcpfuzz.engines.native import PolicyFactory, run_campaign
+from pcpfuzz.engines.steer import SteeredChooser
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.profiles import Profile
 from pcpfuzz.system import System
@@ -51,7 +53,7 @@ def pct_bound(nr_cpus: int, steps: int, depth: int) -> float:
     return 1.0 / (nr_cpus * steps ** (depth - 1))
 
 
-def _cpu_action(s: System, chooser: Chooser, cpu: int) -> Action | None:
+def _cpu_action(s: System, chooser: SteeredChooser, cpu: int) -> Action | None:
     """What ``cpu`` does if scheduled now, or None when it has nothing enabled."""
     c = s.cpus[cpu]
     if not c.online:
@@ -68,7 +70,7 @@ class _Schedule:
     """One episode's PCT schedule: CPU priorities and the pending change points."""
 
     def __init__(self, s: System, rng: random.Random, steps: int, depth: int) -> None:
-        self.chooser = Chooser(rng, draw_swarm(rng, s.profile))
+        self.chooser = SteeredChooser(rng, draw_swarm(rng, s.profile))
         self.prio = list(range(depth, depth + len(s.cpus)))
         rng.shuffle(self.prio)
         self.changes = sorted(rng.sample(range(steps), min(depth - 1, steps)), reverse=True)
