@@ -4,6 +4,7 @@ never run. These run on both builds; CI runs the suite once on each."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -107,3 +108,24 @@ def test_version_names_the_build() -> None:
     done = subprocess.run([PCPFUZZ, "--version"], capture_output=True, text=True)
     assert done.returncode == 0
     assert done.stdout.strip() == f"pcpfuzz {pcpfuzz.__version__}, {pcpfuzz.BUILD.describe()}"
+
+
+def test_the_benchmark_runs_both_builds(tmp_path: Path) -> None:
+    if not pcpfuzz.BUILD.compiled:
+        pytest.skip("needs a compiled build beside the pure one")
+    out = tmp_path / "compiled.json"
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "compiled.py"
+    argv = [sys.executable, str(script), "--seconds", "0.2", "--repeat", "1", "--out", str(out)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["builds"]["pure"].startswith("pure Python: PCPFUZZ_BUILD=pure")
+    assert data["builds"]["compiled"].startswith("compiled (mypyc)")
+    assert [r["run"] for r in data["rows"]] == [
+        "random v5.11",
+        "pct v5.11",
+        "walk v5.11",
+        "walk v6.1",
+        "walk v6.12",
+    ]
+    assert all(r["pure"] > 0 and r["compiled"] > 0 for r in data["rows"])

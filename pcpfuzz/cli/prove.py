@@ -121,9 +121,9 @@ def command(
     except BadScope as e:
         raise click.BadParameter(str(e), param_hint="--ops") from None
     check_corpus(corpus, [profile.name])
+    bounds = Bounds(_preemptions(preemptions), depth, retries, max_states, seconds, dfs)
     if BUILD.compiled:
         raise click.UsageError(PURE_ONLY)
-    bounds = Bounds(_preemptions(preemptions), depth, retries, max_states, seconds, dfs)
     online = blocks if online_blocks is None else online_blocks
     k = "unbounded" if bounds.preemptions is None else f"<= {bounds.preemptions}"
     header = (
