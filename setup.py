@@ -40,7 +40,8 @@ memo dictionary by, the shrinker's ``Replay`` cannot subclass and the benchmarks
 or a compiled Python class, whose subclasses mypyc's argument checks reject. Not
 ``incremental.py`` (its memo, as above), nor the modules that only set a campaign up."""
 MANIFEST = "pcpfuzz/_compiled.json"
-MYPY = "mypy>=1.11"
+MYPY = "mypy>=2.4"
+"""The mypy (and mypyc) the compiled build was made and tested with."""
 BUILDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "install", "develop"}
 """The setuptools commands that build extensions (the others only write metadata)."""
 
