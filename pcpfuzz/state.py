@@ -304,6 +304,11 @@ NR_PCP_LISTS = NR_LOWORDER_PCP_LISTS + 1
 """v6.1 (modern-kernels §1.2): 12 lists indexed by (order <= 3, type) and one THP list."""
 
 
+def pindex_to_order(index: int, thp_order: int) -> int:
+    """v6.1/v6.12 ``pindex_to_order``: the low-order lists by (order, type), then THP."""
+    return index // MIGRATE_PCPTYPES if index < NR_LOWORDER_PCP_LISTS else thp_order
+
+
 @attrs.define(slots=True, eq=False)
 class PerCpuPages61:
     """v6.1 ``struct per_cpu_pages`` (modern-kernels §1.1): ``lock`` is the per-(CPU, zone)
@@ -322,7 +327,7 @@ class PerCpuPages61:
 
     def order_of(self, index: int) -> int:
         """``pindex_to_order``."""
-        return index // MIGRATE_PCPTYPES if index < NR_LOWORDER_PCP_LISTS else self.thp_order
+        return pindex_to_order(index, self.thp_order)
 
     def pindex(self, mt: int, order: int) -> int:
         """``order_to_pindex``: one THP list shared by every type."""

@@ -8,6 +8,7 @@ one. Everything is deterministic: the driver makes every choice.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from pcpfuzz.actions import Action, CpuDown, CpuUp, Interrupt, Run, RunWork, Signal, Start, Step
 from pcpfuzz.constants import mt_name
@@ -17,6 +18,7 @@ from pcpfuzz.kernels import kernel_for
 from pcpfuzz.mm.buddy import free_one_page
 from pcpfuzz.mm.drain import drain_local_pages_wq
 from pcpfuzz.mm6.buddy import __free_one_page as buddy_free_v61
+from pcpfuzz.mm612.percpu import ZonePageset612
 from pcpfuzz.ops import CONTEXT_LABEL, NESTED_OPS, OPS, get_op, interrupts_modelled, nested_args
 from pcpfuzz.profiles import Profile
 from pcpfuzz.state import (
@@ -78,7 +80,10 @@ class System:
         self.page_present = [False] * n
         """The page is managed by the buddy allocator: freed by online or boot, not offlined."""
         self.cpus = [Cpu() for _ in range(geo.nr_cpus)]
-        self.pcp = [PerCpuPages() for _ in range(geo.nr_cpus)]
+        self.pcp: list[Any] = [PerCpuPages() for _ in range(geo.nr_cpus)]
+        """``PerCpuPages``, ``PerCpuPages61`` or ``PerCpuPages612``: each kernel's own."""
+        self.zone612: ZonePageset612
+        """v6.12 only: the zone's pageset cache (set at boot)."""
         self.fraction = geo.fraction
         self.pcp_batch_high_lock = Mutex("pcp_batch_high_lock")
         self.pcpu_drain_mutex = Mutex("pcpu_drain_mutex")

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
+from pcpfuzz import BUILD
 from pcpfuzz.actions import RunWork, Step
 from pcpfuzz.constants import MT
 from pcpfuzz.geometry import Geometry
@@ -18,6 +21,11 @@ from pcpfuzz.system import System
 from pcpfuzz.violation import Violation
 
 BOUND = 5_000
+PURE_ONLY = pytest.mark.skipif(
+    BUILD.compiled,
+    reason="reads the tasks' generator frames, which compiled (mypyc) generators do not have",
+)
+"""For a test that walks generator frames (``gi_code``, ``f_locals``): the pure build only."""
 
 
 def make(profile: str = "v5.11", **geometry: object) -> System:

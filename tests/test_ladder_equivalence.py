@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from helpers import PURE_ONLY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -231,6 +232,7 @@ def compare(rung: str, geometry: Geometry, draw: Callable[[System], Action], n: 
             )
 
 
+@PURE_ONLY
 @pytest.mark.parametrize("rung", REFACTORS[1:])
 @settings(
     max_examples=40,
@@ -251,6 +253,7 @@ def test_refactor_changes_nothing_observable(
     compare(rung, geometry, draw, n)
 
 
+@PURE_ONLY
 def test_the_comparison_fails_on_a_real_change_with_both_traces() -> None:
     # Patch 6 moves the drain out of set_migratetype_isolate: not a refactor, and the
     # comparison must say so at the first action where it shows.

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import PURE_ONLY
 
 from pcpfuzz.actions import Start, Step
 from pcpfuzz.cli.prove import prove_geometry
@@ -38,6 +39,7 @@ def pcpfuzz(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PCPFUZZ, "prove", *args], capture_output=True, text=True, timeout=120)
 
 
+@PURE_ONLY
 def test_small_proof_exits_0_and_says_what_it_covered() -> None:
     r = pcpfuzz("--profile", "v5.11", "--blocks", "2", "--ops", SMALL, "--json")
     assert r.returncode == 0, r.stderr
@@ -46,6 +48,7 @@ def test_small_proof_exits_0_and_says_what_it_covered() -> None:
     assert out["stats"]["states"] > 100 and out["stats"]["leaves"] > 0
 
 
+@PURE_ONLY
 def test_small_violation_exits_1_renders_and_saves_a_replayable_entry(tmp_path: Path) -> None:
     r = pcpfuzz("--profile", "v5.9-nofix", "--corpus", str(tmp_path))
     assert r.returncode == 1, r.stderr
@@ -57,6 +60,7 @@ def test_small_violation_exits_1_renders_and_saves_a_replayable_entry(tmp_path: 
     assert execute(get_profile(entry.profile), entry.geometry, entry.actions).at == 9
 
 
+@PURE_ONLY
 def test_limits_end_with_exit_3_and_never_claim_a_proof() -> None:
     r = pcpfuzz("--profile", "v5.11", "--max-states", "50")
     assert r.returncode == 3
@@ -89,6 +93,7 @@ def test_scope_parses_limits_cpus_kinds_and_the_spin_preset() -> None:
         parse_scope("run", 2)
 
 
+@PURE_ONLY
 def test_shortest_iso_pcp_equals_the_shrunk_fuzzer_trace() -> None:
     """Breadth-first with the fuzzers' actions (``Run`` included, and a retry bound no ``Run``
     reaches) finds ISO-PCP in exactly as many actions as a random campaign shrinks it to,
@@ -103,6 +108,7 @@ def test_shortest_iso_pcp_equals_the_shrunk_fuzzer_trace() -> None:
     assert len(shrink(p.failure).actions) == len(p.failure.actions)
 
 
+@PURE_ONLY
 def test_v5_9_race_needs_a_preemption() -> None:
     """With no preemption the race cannot happen; the verdict says the bound cut schedules."""
     p = prove(get_profile("v5.9-nofix"), GEO, parse_scope("spin", 2), Bounds(preemptions=0))
@@ -110,6 +116,7 @@ def test_v5_9_race_needs_a_preemption() -> None:
     assert prove(get_profile("v5.9-nofix"), GEO, parse_scope("spin", 2)).verdict == "violation"
 
 
+@PURE_ONLY
 def test_dfs_finds_the_race_and_proves_the_same_scope() -> None:
     dfs = Bounds(dfs=True)
     found = prove(get_profile("v5.9-nofix"), POPULATED, parse_scope("spin", 2), dfs)
@@ -125,6 +132,7 @@ def test_dfs_finds_the_race_and_proves_the_same_scope() -> None:
     assert proof.stats.states == bfs.stats.states
 
 
+@PURE_ONLY
 def test_zoo_bug_found_by_the_search() -> None:
     geo = prove_geometry(2, 2, 1, 8, None)
     p = prove(
@@ -147,6 +155,7 @@ def _run(actions: list) -> System:
     return s
 
 
+@PURE_ONLY
 def test_canonical_state_forgets_history_and_task_ids() -> None:
     """Two allocations in either order (task ids 0/1 swapped) reach one state; an allocation
     after an allocation and free of the same page reaches the state of the allocation alone,
@@ -170,6 +179,7 @@ def test_canonical_state_forgets_history_and_task_ids() -> None:
     assert canonical_state(c) == canonical_state(d)
 
 
+@PURE_ONLY
 def test_canonical_state_sees_where_a_task_is_suspended() -> None:
     """The same data with the offline at two different program points are two states."""
     a = _run([Start(1, "offline_pages", (0,))])
@@ -179,6 +189,7 @@ def test_canonical_state_sees_where_a_task_is_suspended() -> None:
     assert state_key(a) != state_key(b)
 
 
+@PURE_ONLY
 def test_benchmark_script_runs_quick(tmp_path: Path) -> None:
     """``benchmarks/prove.py --quick`` runs (with Spin when it is installed) and writes JSON."""
     out = tmp_path / "prove.json"

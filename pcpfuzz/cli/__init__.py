@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from pcpfuzz import BUILD
 from pcpfuzz.cli.fuzz import command as fuzz_command
 from pcpfuzz.cli.ladder import command as ladder_command
 from pcpfuzz.cli.profiles import command as profiles_command
@@ -18,7 +19,7 @@ from pcpfuzz.crosscheck.cli import crosscheck_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="pcpfuzz")
+@click.version_option(package_name="pcpfuzz", message=f"%(prog)s %(version)s, {BUILD.describe()}")
 def main() -> None:
     """Property-based fuzzing of the page allocator's pcplists, isolation and memory offline."""
 

@@ -14,11 +14,13 @@ import attrs
 import click
 from rich.console import Console
 
+from pcpfuzz import BUILD
 from pcpfuzz.corpus import CORPUS_ENV, FoundBy, save_failure
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.liveness import OFFLINE_BOUND
 from pcpfuzz.options import SECONDS, check_corpus, corpus_option
 from pcpfuzz.profiles import UnknownProfile, get_profile
+from pcpfuzz.prove.canonical import PURE_ONLY
 from pcpfuzz.prove.explore import Bounds, Proof, Stats, prove
 from pcpfuzz.prove.report import cuts, progress_line, verdict_line
 from pcpfuzz.prove.scope import SPIN_OPS, BadScope, parse_scope
@@ -120,6 +122,8 @@ def command(
         raise click.BadParameter(str(e), param_hint="--ops") from None
     check_corpus(corpus, [profile.name])
     bounds = Bounds(_preemptions(preemptions), depth, retries, max_states, seconds, dfs)
+    if BUILD.compiled:
+        raise click.UsageError(PURE_ONLY)
     online = blocks if online_blocks is None else online_blocks
     k = "unbounded" if bounds.preemptions is None else f"<= {bounds.preemptions}"
     header = (

@@ -101,9 +101,10 @@ def migrate_movable_pages(s: System, t: Task, start: int, end: int) -> TaskGen:
         t.loop_iterations += 1
         if t.signal_pending:
             return EINTR
-        pfn = scan_movable_pages(s, pfn, end)
-        if pfn is None:
+        found = scan_movable_pages(s, pfn, end)
+        if found is None:
             return 0
+        pfn = found
         yield None
         yield from do_migrate_range(s, t, pfn, end)
 

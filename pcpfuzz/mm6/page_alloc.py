@@ -8,7 +8,7 @@ update and pop are separate steps, so lockless readers see each intermediate sta
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, SWAP_CLUSTER_MAX, mt_name
@@ -24,6 +24,7 @@ from pcpfuzz.state import (
     PerCpuPages61,
     Task,
     TaskGen,
+    Yielded,
 )
 from pcpfuzz.violation import Hang
 
@@ -218,7 +219,9 @@ def free_unref_page_list(s: System, t: Task, pfns: tuple[int, ...]) -> TaskGen:
     return None
 
 
-def rmqueue_bulk(s: System, t: Task, order: int, count: int, lst: list[int], mt: int) -> TaskGen:
+def rmqueue_bulk(
+    s: System, t: Task, order: int, count: int, lst: list[int], mt: int
+) -> Generator[Yielded, None, int]:
     """v6.1 ``rmqueue_bulk`` (§3.3) under the nested ``zone->lock``: up to ``count`` blocks to
     the list tail; NR_FREE_PAGES drops by the blocks taken, NR_FREE_CMA_PAGES by CMA ones."""
     yield from spin_lock(s, t, s.zone_lock, irqs_off=True)
@@ -267,7 +270,7 @@ def refill_pcplist(
     order: int,
     batch: int,
     mt: int,
-    rmqueue_bulk: Callable[[System, Task, int, int, list[int], int], TaskGen],
+    rmqueue_bulk: Callable[[System, Task, int, int, list[int], int], Generator[Yielded, None, int]],
     section: str = IRQ_OFF,
 ) -> TaskGen:
     """6.1/6.12 ``__rmqueue_pcplist``'s refill of an empty list (§3.2) with a kernel's

@@ -219,7 +219,7 @@ def run_high_fraction_sysctl(
             value,
             "percpu_pagelist_high_fraction",
             MIN_PERCPU_PAGELIST_HIGH_FRACTION,
-            partial(zone_set_pageset_high_and_batch, cpu_online=0),
+            lambda s, t: zone_set_pageset_high_and_batch(s, t, 0),
         )
     )
 

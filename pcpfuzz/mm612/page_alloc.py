@@ -12,6 +12,7 @@ a page was put on (BUDDY's list relation); the kernel code never reads it."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, mt_name
@@ -28,7 +29,7 @@ from pcpfuzz.mm612.percpu import (
     PerCpuPages612,
 )
 from pcpfuzz.mm612.sizing import clamp
-from pcpfuzz.state import PAGE_ALLOC_COSTLY_ORDER, PREEMPT_OFF, Task, TaskGen
+from pcpfuzz.state import PAGE_ALLOC_COSTLY_ORDER, PREEMPT_OFF, Task, TaskGen, Yielded
 from pcpfuzz.violation import Hang
 
 if TYPE_CHECKING:
@@ -262,7 +263,9 @@ def nr_pcp_alloc(pcp: PerCpuPages612, order: int) -> int:
     return batch
 
 
-def rmqueue_bulk(s: System, t: Task, order: int, count: int, lst: list[int], mt: int) -> TaskGen:
+def rmqueue_bulk(
+    s: System, t: Task, order: int, count: int, lst: list[int], mt: int
+) -> Generator[Yielded, None, int]:
     """v6.12 ``rmqueue_bulk`` (§3.3) under the nested ``zone->lock``: up to ``count`` blocks
     to the list tail; no counter code (``__rmqueue`` accounts per list)."""
     yield from spin_lock(s, t, s.zone_lock, irqs_off=True)

@@ -90,7 +90,7 @@ def start_isolate_page_range(s: System, t: Task, start: int, end: int, mt: int) 
     order += blocks[1:-1]
     s.isolation_passes += 1
     done: list[int] = []
-    ret = 0
+    ret: int | None = 0
     for pfn in order:
         if done:
             yield None

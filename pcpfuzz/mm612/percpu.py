@@ -5,7 +5,12 @@
 import attrs
 
 from pcpfuzz.constants import MIGRATE_PCPTYPES, MT, mt_name
-from pcpfuzz.state import NR_LOWORDER_PCP_LISTS, PAGE_ALLOC_COSTLY_ORDER, PerCpuPages61, SpinLock
+from pcpfuzz.state import (
+    NR_LOWORDER_PCP_LISTS,
+    PAGE_ALLOC_COSTLY_ORDER,
+    SpinLock,
+    pindex_to_order,
+)
 
 NR_PCP_THP = 2
 NR_PCP_LISTS = NR_LOWORDER_PCP_LISTS + NR_PCP_THP
@@ -36,9 +41,13 @@ class PerCpuPages612:
     freed: bool = False
     """Ghost, as ``PerCpuPages.freed``: ``zone_pcp_reset`` freed it (``free_percpu``)."""
 
-    order_of = PerCpuPages61.order_of
-    """``pindex_to_order``, as 6.1's."""
-    locked = PerCpuPages61.locked
+    def order_of(self, index: int) -> int:
+        """``pindex_to_order``, as 6.1's."""
+        return pindex_to_order(index, self.thp_order)
+
+    def locked(self) -> bool:
+        """Whether a task holds ``pcp->lock``, as 6.1's."""
+        return self.lock.owner is not None
 
     def pindex(self, mt: int, order: int) -> int:
         """``order_to_pindex``: ``NR_LOWORDER_PCP_LISTS + movable`` for the THP order."""

@@ -26,6 +26,7 @@ from typing import Any
 
 import attrs
 
+from pcpfuzz import BUILD
 from pcpfuzz.geometry import Geometry
 from pcpfuzz.profiles import Profile
 from pcpfuzz.state import Task
@@ -160,8 +161,16 @@ class _Canon:
         return tuple(out)
 
 
+PURE_ONLY = (
+    "the exhaustive search needs the pure-Python build: compiled (mypyc) objects and generators "
+    "hide their fields and frames from the walk; run it with PCPFUZZ_BUILD=pure"
+)
+
+
 def canonical_state(s: System) -> tuple:
     """``s`` as nested tuples, equal for two states with the same future (see the module)."""
+    if BUILD.compiled:
+        raise RuntimeError(PURE_ONLY)  # an empty walk would merge every state: an unsound proof
     return _Canon(s).system()
 
 
