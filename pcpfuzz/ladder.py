@@ -89,8 +89,9 @@ KNOWN_FINDINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         # docs/v6.1.md: drain_pages_zone's lockless count read; the emptied zone's cache.
         "v6.1": ("PCP-HB", "DRAIN-LOCKED", "PCP-OFF"),
-        # docs/v6.12.md: the same cache (high_min, high_max, batch) after zone_pcp_reset.
-        "v6.12": ("PCP-HB",),
+        # docs/v6.12.md: the same cache (high_min, high_max, batch) after zone_pcp_reset; an
+        # allocation's refill returns its page after an isolation it straddled.
+        "v6.12": ("PCP-HB", "ISO-NO-ALLOC"),
     }
 )
 """For each modern kernel, the invariants of the findings explained against its source and

@@ -313,3 +313,24 @@ def test_isolate_freepages_range_is_strict() -> None:
     assert contig5.isolate_freepages_range(s, kernel_task(0), start, start + 16) == 0
     assert s.zone.nr_free_pages == free_before
     assert check(s, full=True) == []
+
+
+ISO_NO_ALLOC_ENTRY = Path(__file__).parent.parent / "corpus/v6.12/ISO-NO-ALLOC-e3d7344517.json"
+
+
+@pytest.mark.parametrize(("profile", "drain_steps"), [("v6.12", 8), ("v6.1", 0)])
+def test_an_allocation_straddling_an_offline_isolation_returns_an_isolated_page(
+    profile: str, drain_steps: int
+) -> None:
+    """The corpus entry without its interrupt: a task's order-1 allocation on CPU0 refills one
+    page (pcplists disabled: batch 1) under zone->lock and drops it; CPU1's offline isolates
+    that page's pageblock (has_unmovable_pages skips a refcount-0 page on a pcplist) and waits
+    in flush_work for CPU0; CPU0 pops the page and returns it (docs/v6.12.md)."""
+    entry = load_entry(ISO_NO_ALLOC_ENTRY)
+    s = System(get_profile(profile), entry.geometry)
+    prefix = list(entry.actions[:8])
+    tail = [Start(0, "alloc_pages", (1, int(MT.UNMOVABLE))), Step(0), Run(1), Run(0)]
+    for action in (*prefix, *[Step(1)] * drain_steps, *tail):
+        s.apply(action)
+    found = [v.message for v in check(s, full=True) if v.invariant == "ISO-NO-ALLOC"]
+    assert found and "isolated pageblock 2 while offline holds pfn 32-63" in found[0]
