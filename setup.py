@@ -27,6 +27,7 @@ COMPILED = (
     "pcpfuzz/invariants.py",
     "pcpfuzz/invariants612.py",
     "pcpfuzz/engines/choice.py",
+    "pcpfuzz/engines/steer.py",
     *sorted(
         str(p.relative_to(ROOT))
         for pkg in ("mm", "mm6", "mm612")
@@ -34,7 +35,8 @@ COMPILED = (
         if p.name != "__init__.py"
     ),
 )
-"""The hot modules: every kernel model, the state, the checks and the chooser. Not
+"""The hot modules: every kernel model, the state, the checks and the choosers (``steer``'s
+subclasses ``choice``'s, and an interpreted class cannot inherit from a compiled one). Not
 ``system.py``: a compiled ``System`` is either native, which ``incremental`` cannot key its weak
 memo dictionary by, the shrinker's ``Replay`` cannot subclass and the benchmarks cannot wrap,
 or a compiled Python class, whose subclasses mypyc's argument checks reject. Not
