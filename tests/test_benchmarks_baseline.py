@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pcpfuzz import BUILD
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 SCRIPTS = {
     "time_to_bug": ("--engine", "random", "--seconds", "2"),
@@ -25,6 +27,10 @@ def bench_main(script: str, *args: str) -> int:
     return import_module(script).main(list(args))
 
 
+@pytest.mark.skipif(
+    BUILD.compiled,
+    reason="--baseline exports a commit that is never compiled (the pure run tests it)",
+)
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_baseline_runs_both_sides(script: str, tmp_path: Path) -> None:
     out = tmp_path / "result.json"
