@@ -13,6 +13,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from pcpfuzz.campaign import SCHEDULER_ENV
+from pcpfuzz.cli.sigint import sticky_sigint
 from pcpfuzz.corpus import save_failure
 from pcpfuzz.engines.base import Campaign, budget_for
 from pcpfuzz.engines.registry import load_engines
@@ -128,7 +129,7 @@ def command(
     status = None
     running = ""
     try:
-        with _progress() as progress:
+        with sticky_sigint() as sigint, _progress() as progress:
             for profile in chosen:
                 task = progress.add_task(profile.name, examples=0, rate="-", found="")
                 began = time.perf_counter()
@@ -141,6 +142,7 @@ def command(
                     began: float = began,
                     plain: _PlainProgress = plain,
                 ) -> None:
+                    sigint.check()
                     rate = steps / max(time.perf_counter() - began, 1e-9)
                     progress.update(task, examples=examples, rate=f"{rate:,.0f}")
                     plain.report(examples, rate)
