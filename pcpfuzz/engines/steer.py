@@ -85,16 +85,16 @@ class SteeredChooser(Chooser):
         return action
 
     def steer(self, s: System) -> Action | None:
-        """While a free is in flight: ``Run`` of a runnable isolation user on another CPU, else
+        """While a free is in flight: ``Run`` of a runnable isolation user on another CPU (the
+        racer must be its CPU's innermost context: a ``Run`` under an interrupt runs that), else
         the start of one on an idle CPU (``isolate_inflight``); None when neither applies."""
         cpus = s.cpus
         if not any(c.task is not None and c.task.op in FREES for c in cpus):
             return None
         rng = self.rng
+        running = [c.running() for c in cpus]
         able = [
-            i
-            for i, c in enumerate(cpus)
-            if c.task is not None and c.task.op in RACERS and c.task.runnable(s)
+            i for i, t in enumerate(running) if t is not None and t.op in RACERS and t.runnable(s)
         ]
         if able:
             return Run(able[int(rng.random() * len(able))])
