@@ -34,7 +34,7 @@ SIMPLER = {
 """The simpler form of an operation, which the substitution pass tries in its place."""
 ROTATIONS = 4
 """How many of a substituted task's blocks its new first block may stand for."""
-PAIRS_UP_TO = 12
+PAIRS_UP_TO = 14
 """The longest trace on which every pair of structural edits is tried."""
 MISSES = 80
 """Random edit combinations in a row that fail before the local search gives up."""
