@@ -283,19 +283,19 @@ PASSES = (
     _drop_each,
     _steps_to_runs,
     _simpler_ops,
-    _edit_pairs,
     _lower_cpus,
     _smaller_args,
 )
-"""The systematic passes, run to a fixpoint before the random local search is tried."""
+"""The cheap systematic passes, run to a fixpoint before the pairs of edits and then the random
+local search are tried."""
 
 
 def shrink(failure: Failure, deadline: float | None = None) -> Failure:
     """The simplest trace found that breaks ``failure``'s invariant: ddmin over the actions
     (cut after the failing one), then passes that drop tasks and actions, replace ``Step`` runs by
-    ``Run``, substitute simpler operations, move actions to lower CPUs and lower the
-    arguments, then random combinations of edits, repeated until none helps or the
-    ``time.monotonic()`` ``deadline`` passes."""
+    ``Run``, substitute simpler operations, move actions to lower CPUs and lower the arguments;
+    when they no longer help, pairs of edits, then random combinations of edits; repeated until
+    none helps or the ``time.monotonic()`` ``deadline`` passes."""
     o = Oracle(failure, deadline)
     if not o.start(failure.actions if failure.at < 0 else failure.actions[: failure.at + 1]):
         return failure
@@ -305,6 +305,8 @@ def shrink(failure: Failure, deadline: float | None = None) -> Failure:
         before = o.best
         for simplify in PASSES:
             simplify(o)
+        if o.best == before:
+            _edit_pairs(o)
         if o.best == before:
             _local_search(o)
             if o.best == before:
