@@ -2,11 +2,13 @@
 
 For each (profile, engine) the table gives the detection rate within the per-seed budget, the
 median and worst time to the first failure (before shrinking), the median shrink time and the
-median of the two together, and the shrunk lengths against the shortest trace any engine or
-seed of this run found for the same invariant ("shortest known").
+median of the two together (for the native engines, CPU time of the finding process: the
+engine's clock is ``time.process_time`` here), and the shrunk lengths against the shortest
+trace any engine or seed of this run found for the same invariant ("shortest known").
 
 ``--baseline REV`` runs the same seeds with this tree's script and with commit ``REV``'s
-(exported to a temporary directory), one (profile, engine) at a time alternately, and prints
+(exported to a temporary directory, where this script replaces its own so that both sides
+measure alike), one (profile, engine) at a time alternately, and prints
 each figure of both side by side, with the median episodes to the first failure.
 
     python benchmarks/time_to_bug.py              # 20 seeds, 10 s each (a few minutes)
@@ -19,8 +21,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -28,6 +34,7 @@ from _against import both_sides, verified  # noqa: E402
 from _common import detection, engines, machine, median, save, seconds, show  # noqa: E402
 from baseline import exported  # noqa: E402
 
+from pcpfuzz.engines import native  # noqa: E402
 from pcpfuzz.engines.base import budget_for  # noqa: E402
 from pcpfuzz.ladder import geometry_for  # noqa: E402
 from pcpfuzz.profiles import ZOO, get_profile  # noqa: E402
@@ -35,10 +42,25 @@ from pcpfuzz.profiles import ZOO, get_profile  # noqa: E402
 BUGGY = ("v5.9-nofix", *(p.name for p in ZOO))
 
 
+@contextmanager
+def cpu_clock() -> Iterator[None]:
+    """The native engines' ``perf_counter`` (budget, time to failure, shrink time) reads this
+    process's CPU time; the shrink deadline stays on ``time.monotonic``, as the shrinker's."""
+    saved = native.time
+    native.time = SimpleNamespace(perf_counter=time.process_time, monotonic=time.monotonic)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        native.time = saved
+
+
 def run(engine: str, profile: str, seed: int, budget_s: float) -> dict[str, object]:
     """One campaign, as a JSON-able row."""
     fn = engines([engine])[engine]
-    c = fn(get_profile(profile), geometry_for(profile), seed, budget_for(engine, 10**9, budget_s))
+    with cpu_clock():
+        c = fn(
+            get_profile(profile), geometry_for(profile), seed, budget_for(engine, 10**9, budget_s)
+        )
     f = c.failure
     return {
         "profile": profile,
@@ -109,6 +131,7 @@ def against(rev: str, profiles: list[str], names: list[str], seeds: int, budget_
         for e in names
     ]
     with exported(rev) as base:
+        (base / "benchmarks" / "time_to_bug.py").write_text(Path(__file__).read_text())
         results = both_sides(base, "time_to_bug.py", chunks)
     rows = []
     for chunk, per in zip(chunks, results, strict=True):

@@ -34,7 +34,7 @@ SIMPLER = {
 """The simpler form of an operation, which the substitution pass tries in its place."""
 ROTATIONS = 4
 """How many of a substituted task's blocks its new first block may stand for."""
-PAIRS_UP_TO = 12
+PAIRS_UP_TO = 14
 """The longest trace on which every pair of structural edits is tried."""
 MISSES = 80
 """Random edit combinations in a row that fail before the local search gives up."""
@@ -283,19 +283,19 @@ PASSES = (
     _drop_each,
     _steps_to_runs,
     _simpler_ops,
-    _edit_pairs,
     _lower_cpus,
     _smaller_args,
 )
-"""The systematic passes, run to a fixpoint before the random local search is tried."""
+"""The cheap systematic passes, run to a fixpoint before the pairs of edits and then the random
+local search are tried."""
 
 
 def shrink(failure: Failure, deadline: float | None = None) -> Failure:
     """The simplest trace found that breaks ``failure``'s invariant: ddmin over the actions
     (cut after the failing one), then passes that drop tasks and actions, replace ``Step`` runs by
-    ``Run``, substitute simpler operations, move actions to lower CPUs and lower the
-    arguments, then random combinations of edits, repeated until none helps or the
-    ``time.monotonic()`` ``deadline`` passes."""
+    ``Run``, substitute simpler operations, move actions to lower CPUs and lower the arguments;
+    when they no longer help, pairs of edits, then random combinations of edits; repeated until
+    none helps or the ``time.monotonic()`` ``deadline`` passes."""
     o = Oracle(failure, deadline)
     if not o.start(failure.actions if failure.at < 0 else failure.actions[: failure.at + 1]):
         return failure
@@ -305,6 +305,8 @@ def shrink(failure: Failure, deadline: float | None = None) -> Failure:
         before = o.best
         for simplify in PASSES:
             simplify(o)
+        if o.best == before:
+            _edit_pairs(o)
         if o.best == before:
             _local_search(o)
             if o.best == before:

@@ -131,3 +131,27 @@ def test_actions_move_to_lower_cpus() -> None:
     shrunk = shrink(failure)
     assert {a.cpu for a in shrunk.actions} == {0}
     assert execute(profile, geometry, shrunk.actions).invariant == "PCP-HB"
+
+
+def test_edit_pairs_reach_a_thirteen_action_trace() -> None:
+    # random seed 9 on v5.9-nofix once shrank only to this: no single edit shortens it, but a
+    # pair does (pairs are tried on traces of up to PAIRS_UP_TO actions).
+    stuck = (
+        Start(0, "alloc_pages", (0, 0)),
+        Run(0),
+        Start(0, "alloc_pages", (1, 2)),
+        Start(0, "alloc_pages", (0, 1)),
+        Step(0),
+        Start(1, "percpu_pagelist_fraction", (12,)),
+        Start(0, "offline_pages", (2,)),
+        Run(1),
+        Run(0),
+        Start(0, "free_pages", (24,)),
+        Start(1, "offline_pages", (1,)),
+        Run(1),
+        Run(0),
+    )
+    out = shrink(_failure(stuck))
+    assert len(out.actions) < len(stuck)
+    assert out.violation.invariant == "ISO-PCP"
+    assert execute(NOFIX, GEO, out.actions).invariant == "ISO-PCP"
