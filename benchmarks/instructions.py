@@ -52,6 +52,7 @@ def counted(tree: Path, profile: str, engine: str, mode: str, examples: int) -> 
             capture_output=True,
             text=True,
             check=True,
+            cwd=tree,
             env={**os.environ, "PYTHONPATH": str(tree)},
         )
         found = re.search(r"^summary: (\d+)", out.read_text(), re.M)
