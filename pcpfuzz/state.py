@@ -158,7 +158,11 @@ class WorkWait(Wait):
         self.cpus = cpus
 
     def ready(self, sys: Any) -> bool:
-        return not any(sys.cpus[c].work_pending for c in self.cpus)
+        cpus = sys.cpus
+        for c in self.cpus:  # noqa: SIM110 (a loop: no generator per call, a hot path)
+            if cpus[c].work_pending:
+                return False
+        return True
 
     def describe(self) -> str:
         return f"flush_work(pcpu_drain on CPU{','.join(map(str, self.cpus))})"
@@ -284,7 +288,8 @@ class Cpu:
     def in_section(self) -> bool:
         """Some context of this CPU is inside an IRQ-off or preemption-off step (a pcp or
         ``zone->lock`` section): what invariants checked between sections skip."""
-        return any(x is not None and x.irq_off for x in (self.task, self.nested))
+        t, n = self.task, self.nested
+        return (t is not None and t.irq_off) or (n is not None and n.irq_off)
 
 
 @attrs.frozen

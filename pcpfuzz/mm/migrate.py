@@ -14,13 +14,19 @@ if TYPE_CHECKING:
 
 def scan_movable_pages(s: System, start: int, end: int) -> int | None:
     """``scan_movable_pages``: the first pfn of an LRU (movable, not isolated from the LRU)
-    block in range, or None for -ENOENT. Free pages, wherever they are, are not movable."""
-    for pfn in range(start, end):
-        head = s.alloc_head[pfn]
-        if head >= 0:
-            blk = s.allocated[head]
-            if blk.movable and blk.holder is None:
-                return pfn
+    block in range, or None for -ENOENT. Free pages, wherever they are, are not movable. An
+    unmovable block is skipped whole (all its pages share its head)."""
+    alloc_head, allocated = s.alloc_head, s.allocated
+    pfn = start
+    while pfn < end:
+        head = alloc_head[pfn]
+        if head < 0:
+            pfn += 1
+            continue
+        blk = allocated[head]
+        if blk.movable and blk.holder is None:
+            return pfn
+        pfn = head + (1 << blk.order)
     return None
 
 
