@@ -8,7 +8,7 @@ one. Everything is deterministic: the driver makes every choice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pcpfuzz.actions import Action, CpuDown, CpuUp, Interrupt, Run, RunWork, Signal, Start, Step
 from pcpfuzz.constants import mt_name
@@ -38,6 +38,9 @@ from pcpfuzz.state import (
     Zone,
 )
 from pcpfuzz.violation import Hang, Violation
+
+if TYPE_CHECKING:
+    from pcpfuzz.incremental import Memo
 
 RUN_BOUND = 400
 """The most steps one ``Run`` action takes before it yields control back to the driver."""
@@ -128,6 +131,9 @@ class System:
         self.page_journal: list[tuple[int, int, int]] = []
         """Blocks (head, order, +1 or -1) put on or taken off a pcplist, allocated, or landed
         from flight since then."""
+        self.check_memo: Memo | None = None
+        """The incremental checker's memo of this system (``pcpfuzz.incremental``): None until
+        the first check; a copy of the system must not share it."""
         self.steps = 0
         self._next_tid = 0
         self._boot()
