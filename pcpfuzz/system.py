@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pcpfuzz.actions import Action, CpuDown, CpuUp, Interrupt, Run, RunWork, Signal, Start, Step
+from pcpfuzz.build import mypyc_attr
 from pcpfuzz.constants import mt_name
 from pcpfuzz.dirty import ALL, ALLOC, BUGS, ISO, page_moved
 from pcpfuzz.geometry import Geometry
@@ -50,6 +51,7 @@ class NotEnabled(ValueError):
     """An action that cannot happen in the current state."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class System:
     """One zone on ``geo.nr_cpus`` CPUs, running kernel ``profile``."""
 
@@ -380,7 +382,9 @@ class System:
                     self.klog(cpu, op.describe(tuple(args)))
                 self._start(cpu, name, tuple(args), lambda t: op.run(self, t, *args))
             case Step():
-                self.step_task(c.running())
+                running = c.running()
+                assert running is not None, "Step is enabled only on a CPU with a task"
+                self.step_task(running)
             case Interrupt(op=name, args=args):
                 op = OPS[name]
                 context = NESTED_OPS[name]
@@ -393,6 +397,7 @@ class System:
             case RunWork():
                 drain_local_pages_wq(self, cpu)
             case Signal():
+                assert c.task is not None, "Signal is enabled only on a CPU with a task"
                 c.task.signal_pending = True
             case CpuDown() | CpuUp() if self.mm.cpu_hotplug is not None:
                 up = isinstance(action, CpuUp)
@@ -489,7 +494,8 @@ class System:
             self.returned[t.cpu] = (t.op, ret)
         if self.tracing and ret is not None:
             self.klog(t.cpu, f"{t.op} returns {ret}")
-        for m in (*self.mutexes, *self.spinlocks):
+        held: tuple[Mutex | SpinLock, ...] = (*self.mutexes, *self.spinlocks)
+        for m in held:
             if m.owner == t.tid:
                 self.bug("LOCK-ORDER", f"CPU{t.cpu} {t.op} returned {ret} holding {m.name}")
         if t.pcp_disabled_depth:
