@@ -24,6 +24,8 @@ from setuptools.command.build_ext import build_ext
 ROOT = Path(__file__).resolve().parent
 COMPILED = (
     "pcpfuzz/state.py",
+    "pcpfuzz/system.py",
+    "pcpfuzz/incremental.py",
     "pcpfuzz/invariants.py",
     "pcpfuzz/invariants612.py",
     "pcpfuzz/engines/choice.py",
@@ -35,12 +37,11 @@ COMPILED = (
         if p.name != "__init__.py"
     ),
 )
-"""The hot modules: every kernel model, the state, the checks and the choosers (``steer``'s
-subclasses ``choice``'s, and an interpreted class cannot inherit from a compiled one). Not
-``system.py``: a compiled ``System`` is either native, which ``incremental`` cannot key its weak
-memo dictionary by, the shrinker's ``Replay`` cannot subclass and the benchmarks cannot wrap,
-or a compiled Python class, whose subclasses mypyc's argument checks reject. Not
-``incremental.py`` (its memo, as above), nor the modules that only set a campaign up."""
+"""The hot modules: every kernel model, the state, ``System``, the checks, the incremental
+checker and the choosers (``steer``'s subclasses ``choice``'s, and an interpreted class cannot
+inherit from a compiled one). ``System`` allows interpreted subclasses (the shrinker's
+``Replay``); the checker keeps its memo on the system (``System.check_memo``). Not the modules
+that only set a campaign up."""
 MANIFEST = "pcpfuzz/_compiled.json"
 MYPY = "mypy>=2.4"
 """The mypy (and mypyc) the compiled build was made and tested with."""

@@ -9,8 +9,6 @@ load), what ``throughput.py`` measures with every check after every action:
 
 The pure side is the same tree with ``PCPFUZZ_BUILD=pure``; the compiled side runs with
 ``PCPFUZZ_BUILD=compiled``, so an out-of-date build is an error, never a silent pure run.
-(``throughput.py``'s native rows count atomic steps by replacing ``System.apply``, which a
-compiled class does not allow, so the native rows are measured here without that count.)
 
     python benchmarks/compiled.py --seconds 2 --repeat 3
 """

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -30,6 +31,15 @@ PACKAGE = Path(__file__).resolve().parent
 MANIFEST = PACKAGE / "_compiled.json"
 BUILD_ENV = "PCPFUZZ_BUILD"
 CHOICES = ("auto", "pure", "compiled")
+
+if TYPE_CHECKING:
+    from mypy_extensions import mypyc_attr
+else:
+
+    def mypyc_attr(*names: str, **flags: Any) -> Any:
+        """mypyc's class options (``mypy_extensions.mypyc_attr``): mypyc reads them when it
+        compiles; at run time they do nothing, so the pure build needs no mypy."""
+        return lambda cls: cls
 
 
 @attrs.frozen

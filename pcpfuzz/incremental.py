@@ -25,7 +25,6 @@ every action of many random walks on every profile, with and without injected co
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Final
 
@@ -434,7 +433,7 @@ RULES: dict[str, Rule] = {
 # ---- the checker -----------------------------------------------------------------------------
 
 
-class _Memo:
+class Memo:
     """One system's invariants in ``check`` order (full check, rule or None, quick or None),
     the ruled ones with their index, the scalars at the last check, the last verdict of each
     ruled invariant, and those that are violations or volatile."""
@@ -561,27 +560,14 @@ def _free_counters(s: System) -> tuple[int, int, int]:
     return (s.zone.nr_free_pages, s.zone.nr_free_cma_pages, s.known_free_drift)
 
 
-_MEMOS: weakref.WeakKeyDictionary[System, _Memo] = weakref.WeakKeyDictionary()
-_last: tuple[System, _Memo] | None = None
-"""The last system checked and its memo (most checks follow one system's walk)."""
-
-
 def incremental_check(
     s: System, applicable: Callable[[Profile], Iterable[Invariant]]
 ) -> list[Violation]:
     """The violations of the ``applicable`` invariants of ``s``'s profile, as their full checks
     would report them."""
-    global _last
-    last = _last
-    if last is not None and last[0] is s:
-        memo: _Memo | None = last[1]
-    else:
-        memo = _MEMOS.get(s)
-        if memo is not None:
-            _last = (s, memo)
+    memo = s.check_memo
     if memo is None:
-        memo = _MEMOS[s] = _Memo(s, applicable(s.profile))
-        _last = (s, memo)
+        memo = s.check_memo = Memo(s, applicable(s.profile))
         dirty, was_isolating = ALL | READ, True
     else:
         was_isolating = memo.zone[0] > 0

@@ -8,9 +8,10 @@ one. Everything is deterministic: the driver makes every choice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pcpfuzz.actions import Action, CpuDown, CpuUp, Interrupt, Run, RunWork, Signal, Start, Step
+from pcpfuzz.build import mypyc_attr
 from pcpfuzz.constants import mt_name
 from pcpfuzz.dirty import ALL, ALLOC, BUGS, ISO, page_moved
 from pcpfuzz.geometry import Geometry
@@ -39,6 +40,9 @@ from pcpfuzz.state import (
 )
 from pcpfuzz.violation import Hang, Violation
 
+if TYPE_CHECKING:
+    from pcpfuzz.incremental import Memo
+
 RUN_BOUND = 400
 """The most steps one ``Run`` action takes before it yields control back to the driver."""
 
@@ -47,6 +51,7 @@ class NotEnabled(ValueError):
     """An action that cannot happen in the current state."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class System:
     """One zone on ``geo.nr_cpus`` CPUs, running kernel ``profile``."""
 
@@ -128,6 +133,9 @@ class System:
         self.page_journal: list[tuple[int, int, int]] = []
         """Blocks (head, order, +1 or -1) put on or taken off a pcplist, allocated, or landed
         from flight since then."""
+        self.check_memo: Memo | None = None
+        """The incremental checker's memo of this system (``pcpfuzz.incremental``): None until
+        the first check; a copy of the system must not share it."""
         self.steps = 0
         self._next_tid = 0
         self._boot()
@@ -374,7 +382,9 @@ class System:
                     self.klog(cpu, op.describe(tuple(args)))
                 self._start(cpu, name, tuple(args), lambda t: op.run(self, t, *args))
             case Step():
-                self.step_task(c.running())
+                running = c.running()
+                assert running is not None, "Step is enabled only on a CPU with a task"
+                self.step_task(running)
             case Interrupt(op=name, args=args):
                 op = OPS[name]
                 context = NESTED_OPS[name]
@@ -387,6 +397,7 @@ class System:
             case RunWork():
                 drain_local_pages_wq(self, cpu)
             case Signal():
+                assert c.task is not None, "Signal is enabled only on a CPU with a task"
                 c.task.signal_pending = True
             case CpuDown() | CpuUp() if self.mm.cpu_hotplug is not None:
                 up = isinstance(action, CpuUp)
@@ -483,7 +494,8 @@ class System:
             self.returned[t.cpu] = (t.op, ret)
         if self.tracing and ret is not None:
             self.klog(t.cpu, f"{t.op} returns {ret}")
-        for m in (*self.mutexes, *self.spinlocks):
+        held: tuple[Mutex | SpinLock, ...] = (*self.mutexes, *self.spinlocks)
+        for m in held:
             if m.owner == t.tid:
                 self.bug("LOCK-ORDER", f"CPU{t.cpu} {t.op} returned {ret} holding {m.name}")
         if t.pcp_disabled_depth:

@@ -258,3 +258,25 @@ def test_a_full_journal_stops_and_makes_the_next_check_prove_nothing_from_it() -
     assert s.dirty & dirty.OPAQUE
     _dup_free_entry(s, episode_rng("journal", 3, 1))  # a move past the limit: not journaled
     assert check(s) == check(s, full=True) != []
+
+
+def test_each_system_keeps_its_own_memo_across_interleaved_checks() -> None:
+    """The memo lives on the system (``System.check_memo``): None until the first check, never
+    shared, so two systems checked in turn, one of them corrupted, each get their own verdicts."""
+    a, b = (System(PROFILES["v5.11"], Geometry()) for _ in range(2))
+    assert a.check_memo is None and b.check_memo is None
+    rng_a, rng_b = episode_rng("memo", 1, 0), episode_rng("memo", 1, 0)
+    choose_a = Chooser(rng_a, draw_swarm(rng_a, a.profile))
+    choose_b = Chooser(rng_b, draw_swarm(rng_b, b.profile))
+    for i in range(40):
+        for s, choose in ((a, choose_a), (b, choose_b)):
+            action = choose(s)
+            assert action is not None
+            s.apply(action)
+            assert check(s) == check(s, full=True), f"after action {i}"
+        if i == 20:
+            b.zone.nr_free_pages += 1
+            b.dirty |= FREECOUNT
+    assert a.check_memo is not None and b.check_memo is not None
+    assert a.check_memo is not b.check_memo
+    assert check(a) == [] and check(b) != []

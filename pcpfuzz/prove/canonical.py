@@ -46,10 +46,11 @@ HISTORY = frozenset(
         "dirty",
         "free_journal",
         "page_journal",
+        "check_memo",
     }
 )
 """``System`` attributes that record the past (or, ``mutexes``, repeat other attributes; the
-dirty marks and journals: what changed since the incremental checker last looked)."""
+dirty marks, journals and ``check_memo``: what the incremental checker last saw)."""
 _PLAIN = frozenset({type(None), bool, int, str, float})
 TID_FIELDS = frozenset({"tid", "owner", "holder"})
 """Attribute names that hold a task id, wherever they occur."""
