@@ -127,9 +127,7 @@ KIND_OF = {
 }
 
 
-def rescan_groups(
-    s: System, kinds: frozenset[str], _irq_memo: object = None
-) -> dict[str, list[int]]:
+def rescan_groups(s: System, kinds: frozenset[str]) -> dict[str, list[int]]:
     """The chooser's CPU groups read off ``System.enabled()``: every CPU with a ``Start`` (an
     idle online CPU: ``drain_local_pages`` always has arguments), a ``Step`` (and so a
     ``Run``), a ``RunWork``, a ``Signal``, a ``CpuDown`` or ``CpuUp``."""

@@ -15,16 +15,10 @@ drew. Two heuristics shape the draw, as in swarm testing and in API fuzzers:
 
 The support of a draw is exactly ``System.enabled()`` restricted to the swarm (a test checks
 this), so every drawn action is enabled.
-
-The CPU groups are rescanned at every choice, except the dearest test, whether a busy CPU has
-an interrupt to nest (``System.nested_ops``): a ``Chooser`` keeps it per CPU (``IrqMemo``) and
-recomputes it only for a CPU whose contexts changed since. With ``PCPFUZZ_VERIFY_CHOOSER=1``
-every choice asserts that its groups equal a full rescan's.
 """
 
 from __future__ import annotations
 
-import os
 import random
 from collections import deque
 from collections.abc import Sequence
@@ -34,7 +28,6 @@ import attrs
 from pcpfuzz.actions import Action, CpuDown, CpuUp, Interrupt, Run, RunWork, Signal, Start, Step
 from pcpfuzz.ops import OPS, interrupts_modelled, nested_args
 from pcpfuzz.profiles import Profile
-from pcpfuzz.state import Task
 from pcpfuzz.system import System
 
 KINDS = ("start", "step", "run", "work", "signal", "cpu", "irq")
@@ -54,8 +47,6 @@ RECENCY = 0.8
 """Probability that an operation naming pages is steered to recently touched pages."""
 RECENT = 4
 """How many recently allocated or freed pfns the chooser remembers."""
-VERIFY_ENV = "PCPFUZZ_VERIFY_CHOOSER"
-"""Set to 1: every choice checks its incrementally kept groups against a full rescan."""
 
 
 @attrs.frozen
@@ -110,34 +101,11 @@ def near(s: System, op: str, args: list[tuple[int, ...]], recent: Sequence[int])
     return []
 
 
-class IrqMemo:
-    """Whether each busy CPU has an interrupt to nest (``System.nested_ops`` non-empty), kept
-    from one choice to the next with what that depends on: the CPU's task (and so its
-    operation), the task's ``hung``, ``irq_off`` and ``preempt_only``, the nested context and
-    whether the CPU is online. Any of them changed: recomputed."""
-
-    def __init__(self) -> None:
-        self.keys: dict[int, tuple[object, ...]] = {}
-        self.able: dict[int, bool] = {}
-
-    def nests(self, s: System, cpu: int, t: Task) -> bool:
-        """Whether busy ``cpu`` (running task ``t``) has an ``Interrupt`` enabled."""
-        c = s.cpus[cpu]
-        key = (t, t.hung, t.irq_off, t.preempt_only, c.nested, c.online)
-        if self.keys.get(cpu) != key:
-            self.keys[cpu] = key
-            self.able[cpu] = bool(s.nested_ops(cpu))
-        return self.able[cpu]
-
-
-def cpu_groups(
-    s: System, kinds: frozenset[str], irq_memo: IrqMemo | None = None
-) -> dict[str, list[int]]:
+def cpu_groups(s: System, kinds: frozenset[str]) -> dict[str, list[int]]:
     """For each kind in ``kinds`` with an enabled action, the CPUs it is enabled on (for
     ``start``: the idle online CPUs; whether an operation has arguments is decided later),
     in ``KINDS`` order. One pass over the CPUs; the optional kinds (signals, CPU hotplug)
-    and their global conditions are looked at only when ``kinds`` has them. ``irq_memo``:
-    the interrupt test kept from earlier choices (else computed afresh)."""
+    and their global conditions are looked at only when ``kinds`` has them."""
     start: list[int] = []
     runnable: list[int] = []
     work: list[int] = []
@@ -170,7 +138,7 @@ def cpu_groups(
                 signal.append(i)
             if s.work_runnable(i):
                 work.append(i)
-            if want_irq and (irq_memo.nests(s, i, t) if irq_memo else s.nested_ops(i)):
+            if want_irq and s.nested_ops(i):
                 irq.append(i)
     out: dict[str, list[int]] = {}
     for kind, cpus in (
@@ -205,17 +173,6 @@ class Chooser:
         self.rng = rng
         self.swarm = swarm
         self.recent: deque[int] = deque(maxlen=RECENT)
-        self.irq: IrqMemo | None = IrqMemo()
-        """The interrupt test kept across choices; None rescans it every time."""
-        self.verify = os.environ.get(VERIFY_ENV) == "1"
-
-    def groups(self, s: System, kinds: frozenset[str]) -> dict[str, list[int]]:
-        """``cpu_groups`` with this chooser's ``IrqMemo`` (checked against a rescan when
-        verifying)."""
-        groups = cpu_groups(s, kinds, self.irq)
-        if self.verify:
-            assert groups == cpu_groups(s, kinds), (groups, cpu_groups(s, kinds))
-        return groups
 
     def start(self, s: System, cpu: int) -> Start | None:
         """A ``Start`` on idle ``cpu``: an operation drawn uniformly among the swarm's that have
@@ -274,7 +231,7 @@ class Chooser:
         nothing in the swarm is enabled."""
         self.observe(s)
         rng = self.rng
-        groups = self.groups(s, self.swarm.kinds)
+        groups = cpu_groups(s, self.swarm.kinds)
         while groups:
             kind = _pick(rng, list(groups))
             cpu = _pick(rng, groups[kind])
@@ -288,7 +245,7 @@ class Chooser:
     def event(self, s: System) -> Action | None:
         """A random enabled event of the swarm (``SWARM_KINDS``): a kind, then a CPU; None
         when none is enabled."""
-        groups = self.groups(s, self.swarm.kinds.intersection(SWARM_KINDS))
+        groups = cpu_groups(s, self.swarm.kinds.intersection(SWARM_KINDS))
         if not groups:
             return None
         kind = _pick(self.rng, list(groups))
