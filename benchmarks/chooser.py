@@ -10,8 +10,9 @@ A digest of the actions drawn tells whether two trees drew the same sequence.
     python benchmarks/chooser.py --baseline 40fd18b  # + before/after against that commit
 
 ``--baseline REV``: this script (copied into REV's exported tree when REV has none) runs on
-REV's packages and on this tree's, alternately, one (engine, profile) at a time
-(``_against.both_sides``).
+REV's packages and on this tree's, alternately, one (engine, profile) at a time, ``--repeat``
+times over (``_against.both_sides``); the medians are over those processes (one process's
+speed varies with its memory layout and hash seed as much as a small change would).
 """
 
 from __future__ import annotations
@@ -133,12 +134,22 @@ def main(argv: list[str] | None = None) -> int:
         mine = base / "benchmarks" / "chooser.py"
         if not mine.exists():
             shutil.copy(Path(__file__), mine)
-        flags = ["--examples", str(examples), "--repeat", str(repeat)]
-        chunks = [[*flags, "--engine", e, "--profile", p] for e, p in cases]
+        flags = ["--examples", str(examples), "--repeat", "1"]
+        chunks = [[*flags, "--engine", e, "--profile", p] for _ in range(repeat) for e, p in cases]
         results = both_sides(base, "chooser.py", chunks)
     rows = []
-    for sides in results:
-        before, after = sides["before"], sides["after"]
+    for i in range(len(cases)):
+        runs = results[i :: len(cases)]
+        before, after = (
+            {
+                **runs[0][side],
+                **{
+                    k: statistics.median(r[side][k] for r in runs)
+                    for k in ("chooser_us_per_action", "actions_per_second")
+                },
+            }
+            for side in ("before", "after")
+        )
         rows.append(
             {
                 "engine": after["engine"],
