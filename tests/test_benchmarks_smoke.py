@@ -17,12 +17,16 @@ SCRIPTS = {
     "throughput.py": ("--baseline", "HEAD"),  # before/after against a git-archived tree
     "time_to_bug.py": ("--engine", "random", "--engine", "pct", "--seconds", "2"),
     "scaling.py": (),
+    "chooser.py": ("--baseline", "HEAD"),
 }
+BASELINED = {"throughput.py", "chooser.py"}
+"""The scripts run with ``--baseline``, which exports a commit that is never compiled (the
+pure run tests them)."""
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_benchmark_script_runs_quick(script: str, tmp_path: Path) -> None:
-    if script == "throughput.py" and BUILD.compiled:
+    if script in BASELINED and BUILD.compiled:
         pytest.skip("--baseline exports a commit that is never compiled (the pure run tests it)")
     out = tmp_path / "result.json"
     done = subprocess.run(
@@ -56,3 +60,11 @@ def test_benchmark_script_runs_quick(script: str, tmp_path: Path) -> None:
     if script == "scaling.py":
         assert {r["processes"] for r in data["engines"]} == {1, 2}
         assert [r["workers"] for r in data["campaigns"]] == [None, 1, 2]
+    if script == "chooser.py":
+        rows = data["rows"]
+        assert {(r["engine"], r["profile"]) for r in rows} == {
+            (e, p) for e in ("random", "pct") for p in ("v5.11", "v6.1", "v6.12")
+        }
+        assert all(r["actions"] > 0 for r in rows)
+        assert all(r["chooser_us_before"] > 0 and r["chooser_us_after"] > 0 for r in rows)
+        assert all(r["same_actions"] for r in rows)  # HEAD against HEAD: the same draws
