@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _against import both_sides, verified  # noqa: E402
-from _common import machine, save, show  # noqa: E402
+from _common import machine, median, save, show  # noqa: E402
 from baseline import exported  # noqa: E402
 
 from pcpfuzz.actions import Action  # noqa: E402
@@ -85,10 +84,8 @@ def row(engine: str, profile: str, runs: list[dict]) -> dict[str, object]:
         "engine": engine,
         "profile": profile,
         "actions": runs[0]["actions"],
-        "chooser_us_per_action": statistics.median(
-            1e6 * r["chooser"] / max(r["actions"], 1) for r in runs
-        ),
-        "actions_per_second": statistics.median(r["actions"] / r["cpu"] for r in runs),
+        "chooser_us_per_action": median(1e6 * r["chooser"] / max(r["actions"], 1) for r in runs),
+        "actions_per_second": median(r["actions"] / r["cpu"] for r in runs),
         "digest": runs[0]["digest"],
     }
 
@@ -144,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 **runs[0][side],
                 **{
-                    k: statistics.median(r[side][k] for r in runs)
+                    k: median(r[side][k] for r in runs)
                     for k in ("chooser_us_per_action", "actions_per_second")
                 },
             }
